@@ -1,0 +1,140 @@
+"""Small validators shared by the domain classes (attrs ``validator=`` hooks).
+
+Each raises :class:`cxflow.ValidationError` naming the attribute, so a bad value
+is reported the same way whether it came from Python code or from JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from cxflow.clock import ensure_aware
+from cxflow.errors import ValidationError
+
+KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
+
+
+def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A ``str`` with at least one non-space character."""
+    if not isinstance(value, str):
+        raise ValidationError(attribute.name, f"expected text, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(attribute.name, "must not be empty")
+
+
+def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A record id: text of 1 to 200 characters without leading/trailing space or
+    control characters."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 200
+        or value != value.strip()
+        or any(ord(ch) < 32 for ch in value)
+    ):
+        raise ValidationError(
+            attribute.name,
+            f"{value!r} is not a valid id (1-200 characters, no surrounding spaces "
+            "or control characters)",
+        )
+
+
+def optional_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None`` or non-empty text."""
+    if value is not None:
+        non_empty_text(_inst, attribute, value)
+
+
+def text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A ``str`` (possibly empty)."""
+    if not isinstance(value, str):
+        raise ValidationError(attribute.name, f"expected text, got {type(value).__name__}")
+
+
+def key(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An identifier-like key: a letter, then letters, digits, ``_`` or ``-`` (max 64)."""
+    if not isinstance(value, str) or not KEY_PATTERN.match(value):
+        raise ValidationError(
+            attribute.name,
+            f"{value!r} is not a valid key (a letter, then letters, digits, '_' or '-', "
+            "at most 64 characters)",
+        )
+
+
+def aware(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An aware datetime (naive datetimes are refused)."""
+    ensure_aware(value, attribute.name)
+
+
+def optional_aware(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None`` or an aware datetime."""
+    if value is not None:
+        ensure_aware(value, attribute.name)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Converter: aware datetimes are normalised to UTC; anything else is left for the
+    validator to refuse."""
+    if isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None:
+        return ensure_aware(value, "datetime")
+    return value
+
+
+def optional_to_utc(value: datetime | None) -> datetime | None:
+    """Converter: like :func:`to_utc`, passing ``None`` through."""
+    return None if value is None else to_utc(value)
+
+
+def positive_int(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An ``int`` (not ``bool``) of at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(attribute.name, f"expected an integer >= 1, got {value!r}")
+
+
+def boolean(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A ``bool``."""
+    if not isinstance(value, bool):
+        raise ValidationError(attribute.name, f"expected true or false, got {value!r}")
+
+
+def instance_of(kind: type[Any]) -> Any:
+    """Validator: ``isinstance(value, kind)``, reported as a :class:`ValidationError`."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise ValidationError(
+                attribute.name, f"expected {kind.__name__}, got {type(value).__name__}"
+            )
+
+    return check
+
+
+def tuple_of(kind: type[Any]) -> Any:
+    """Validator: a tuple whose every item is a ``kind``."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, tuple):
+            raise ValidationError(attribute.name, f"expected a tuple, got {type(value).__name__}")
+        for index, item in enumerate(value):
+            if not isinstance(item, kind):
+                raise ValidationError(
+                    f"{attribute.name}[{index}]",
+                    f"expected {kind.__name__}, got {type(item).__name__}",
+                )
+
+    return check
+
+
+def to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    """Converter: any iterable becomes a tuple (so callers may pass lists)."""
+    return tuple(value)
+
+
+def optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
+    """Converter: like :func:`to_tuple`, passing ``None`` through."""
+    return None if value is None else tuple(value)
