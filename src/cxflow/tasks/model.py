@@ -1,0 +1,158 @@
+"""The task aggregate and its parts.
+
+A :class:`Task` is a snapshot: the command functions in
+:mod:`cxflow.tasks.commands` never change one in place, they return a new
+snapshot at ``version + 1`` together with the events describing the change.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from cxflow import _validate as v
+from cxflow.flows.model import Material
+
+__all__ = ["Comment", "Priority", "StatusChange", "Task", "Todo"]
+
+
+class Priority(enum.Enum):
+    """Task priority; boards show high first."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for high, 1 for normal, 2 for low (sort ascending for "most urgent first")."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK: dict[Priority, int] = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+
+
+@attrs.frozen(kw_only=True)
+class Comment:
+    """A note between agents on a task."""
+
+    id: str = attrs.field(validator=v.non_empty_text)
+    author: str = attrs.field(validator=v.non_empty_text)
+    body: str = attrs.field(validator=v.non_empty_text)
+    at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
+
+
+@attrs.frozen(kw_only=True)
+class Todo:
+    """A checklist item of a task, from a status's template or added by an agent."""
+
+    id: str = attrs.field(validator=v.non_empty_text)
+    text: str = attrs.field(validator=v.non_empty_text)
+    required: bool = attrs.field(default=False, validator=v.boolean)
+    status: str | None = attrs.field(default=None)
+    """Key of the status whose template created it; ``None`` for ad hoc to-dos."""
+    added_by: str | None = attrs.field(default=None, validator=v.optional_text)
+    checked_by: str | None = attrs.field(default=None, validator=v.optional_text)
+    checked_at: datetime | None = attrs.field(
+        default=None, converter=v.optional_to_utc, validator=v.optional_aware
+    )
+
+    @property
+    def done(self) -> bool:
+        """True once checked."""
+        return self.checked_at is not None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class StatusChange:
+    """One entry of a task's status history. ``source`` is ``None`` at creation.
+
+    Built by the task commands from already validated input on every move, so
+    it carries no validators and keeps a ``__dict__`` (faster to build frozen).
+    """
+
+    source: str | None
+    target: str
+    by: str
+    at: datetime
+    reason: str | None = None
+    flow_version: int = 1
+
+
+@attrs.define(kw_only=True, slots=False)
+class Task:
+    """A tracked piece of work moving through the statuses of one flow version.
+
+    Treat instances as read-only snapshots; change them through the command
+    functions (or :class:`cxflow.TaskService`), which return a new snapshot at
+    ``version + 1``. (The class keeps a ``__dict__`` rather than slots so a
+    command copies a snapshot in one dict copy: the hot path of every move.)
+    """
+
+    id: str = attrs.field(validator=v.identifier)
+    title: str = attrs.field(validator=v.non_empty_text)
+    flow_id: str = attrs.field(validator=v.identifier)
+    flow_version: int = attrs.field(validator=v.positive_int)
+    status: str = attrs.field(validator=v.key)
+    created_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
+    updated_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
+    created_by: str = attrs.field(validator=v.non_empty_text)
+    description: str = attrs.field(default="", validator=v.text)
+    conversation_id: str | None = attrs.field(default=None, validator=v.optional_text)
+    assignee: str | None = attrs.field(default=None, validator=v.optional_text)
+    priority: Priority = attrs.field(default=Priority.NORMAL, validator=v.instance_of(Priority))
+    due_at: datetime | None = attrs.field(
+        default=None, converter=v.optional_to_utc, validator=v.optional_aware
+    )
+    task_type: str | None = attrs.field(default=None)
+    """The task type of a flow A/B experiment this task was assigned through."""
+    watchers: tuple[str, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(str)
+    )
+    comments: tuple[Comment, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(Comment)
+    )
+    todos: tuple[Todo, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(Todo)
+    )
+    attachments: tuple[Material, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(Material)
+    )
+    history: tuple[StatusChange, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(StatusChange)
+    )
+    completed_at: datetime | None = attrs.field(
+        default=None, converter=v.optional_to_utc, validator=v.optional_aware
+    )
+    overdue_marked_at: datetime | None = attrs.field(
+        default=None, converter=v.optional_to_utc, validator=v.optional_aware
+    )
+    """When the overdue marker was raised for the current due date (cleared when
+    the due date changes), so the marker and its event are raised once."""
+    deleted_at: datetime | None = attrs.field(
+        default=None, converter=v.optional_to_utc, validator=v.optional_aware
+    )
+    deleted_by: str | None = attrs.field(default=None)
+    version: int = attrs.field(default=1, validator=v.positive_int)
+    """Optimistic-concurrency version: 1 when created, +1 on every change."""
+
+    @property
+    def deleted(self) -> bool:
+        """True while soft-deleted."""
+        return self.deleted_at is not None
+
+    @property
+    def completed(self) -> bool:
+        """True while the task sits in a completed status."""
+        return self.completed_at is not None
+
+    def is_overdue(self, at: datetime) -> bool:
+        """True when the due date is before ``at`` and the task is not completed."""
+        return self.due_at is not None and self.completed_at is None and self.due_at < at
+
+    @property
+    def open_required_todos(self) -> int:
+        """How many required to-dos are unchecked."""
+        return sum(1 for todo in self.todos if todo.required and todo.checked_at is None)
