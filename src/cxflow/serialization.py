@@ -1,0 +1,153 @@
+"""The one cattrs converter: cxflow values to JSON-ready dicts and back.
+
+- Datetimes are ISO 8601 strings with an offset; naive ones are refused.
+- Enums are their values; tuples become lists.
+- Primitive types are strict: ``"5"`` is not an int and ``1`` is not a bool.
+- Unknown keys are refused (``forbid_extra_keys``).
+- Events carry a ``"type"`` tag resolved through the explicit map
+  :data:`cxflow.events.EVENT_TYPES`; no class is ever imported by name.
+
+Every structuring failure is raised as :class:`cxflow.ValidationError` whose
+``field`` is the path of the offending value (``$.statuses[2].kind``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+from cattrs.v import transform_error
+
+from cxflow.clock import ensure_aware
+from cxflow.errors import ValidationError
+from cxflow.events import EVENT_TYPES, Event
+
+__all__ = ["converter", "event_from_dict", "event_to_dict", "from_dict", "to_dict"]
+
+T = TypeVar("T")
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, unstruct_collection_overrides={tuple: list})
+
+    def structure_datetime(value: Any, _: type) -> datetime:
+        if not isinstance(value, str):
+            raise ValidationError("datetime", f"expected an ISO 8601 string, got {value!r}")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError("datetime", f"{value!r} is not ISO 8601") from exc
+        return ensure_aware(parsed, "datetime")
+
+    conv.register_unstructure_hook(datetime, lambda d: ensure_aware(d, "datetime").isoformat())
+    conv.register_structure_hook(datetime, structure_datetime)
+
+    def strict(kind: type[Any]) -> Any:
+        def structure(value: Any, _: type) -> Any:
+            if type(value) is not kind and not (kind is float and type(value) is int):
+                raise ValidationError(
+                    kind.__name__, f"expected {kind.__name__}, got {type(value).__name__}"
+                )
+            return kind(value)
+
+        return structure
+
+    for kind in (str, int, bool, float):
+        conv.register_structure_hook(kind, strict(kind))
+
+    def structure_enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
+        try:
+            return kind(value)
+        except ValueError as exc:
+            allowed = ", ".join(repr(m.value) for m in kind)
+            raise ValidationError(kind.__name__, f"{value!r} is not one of {allowed}") from exc
+
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), structure_enum
+    )
+
+    structurers = {
+        tag: make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        for tag, cls in EVENT_TYPES.items()
+    }
+    unstructurers = {cls: make_dict_unstructure_fn(cls, conv) for cls in EVENT_TYPES.values()}
+
+    def unstructure_event(event: Event) -> dict[str, Any]:
+        kind = type(event)
+        unstructure = unstructurers.get(kind)
+        if unstructure is None:
+            raise ValidationError("type", f"{kind.__name__} is not a registered event type")
+        return {"type": kind.type, **unstructure(event)}
+
+    def structure_event(value: Any, _: type) -> Event:
+        if not isinstance(value, dict):
+            raise ValidationError("event", f"expected an object, got {type(value).__name__}")
+        tag = value.get("type")
+        structure = structurers.get(tag) if isinstance(tag, str) else None
+        if structure is None:
+            raise ValidationError("type", f"unknown event type {tag!r}")
+        body = {k: v for k, v in value.items() if k != "type"}
+        event: Event = structure(body, EVENT_TYPES[str(tag)])
+        return event
+
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Event), unstructure_event
+    )
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Event), structure_event
+    )
+    return conv
+
+
+converter: cattrs.Converter = _make_converter()
+"""The shared converter. Prefer :func:`to_dict` / :func:`from_dict`."""
+
+
+def _leaf_format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, ValidationError):
+        return exc.reason
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown keys {sorted(exc.extra_fields)}"
+    return str(exc) or type(exc).__name__
+
+
+def _as_validation_error(exc: BaseException) -> ValidationError:
+    if isinstance(exc, ValidationError):
+        return ValidationError(f"$.{exc.field}" if exc.field else "$", exc.reason)
+    if isinstance(exc, BaseValidationError):
+        messages = transform_error(exc, path="$", format_exception=_leaf_format)
+        first = messages[0] if messages else "invalid value @ $"
+        reason, _, path = first.rpartition(" @ ")
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        return ValidationError(path or "$", f"{reason}{more}")
+    return ValidationError("$", str(exc) or type(exc).__name__)
+
+
+def to_dict(value: Any) -> Any:
+    """Unstructure a cxflow value (flow, task, event, ...) into JSON-ready data."""
+    return converter.unstructure(value)
+
+
+def from_dict(kind: type[T], data: Any) -> T:
+    """Structure ``data`` into ``kind``; any problem is a :class:`ValidationError`."""
+    try:
+        return converter.structure(data, kind)
+    except (BaseValidationError, ValidationError, ValueError, TypeError, KeyError) as exc:
+        raise _as_validation_error(exc) from exc
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Unstructure an event, tagged with its ``"type"``."""
+    result: dict[str, Any] = converter.unstructure(event, Event)
+    return result
+
+
+def event_from_dict(data: Any) -> Event:
+    """Structure a tagged event dict back into its event class."""
+    return from_dict(Event, data)

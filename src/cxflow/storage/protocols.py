@@ -1,0 +1,162 @@
+"""Storage adapter protocols: what a host implements to keep cxflow's records.
+
+The tiers are small so a host implements only what it uses:
+
+- :class:`FlowStore`: read flow versions;
+- :class:`TaskStore`: read tasks and query them;
+- :class:`EventOutbox`: read the events appended by commits;
+- :class:`ChangeWriter`: the single write entry point, :meth:`ChangeWriter.commit`,
+  which applies a :class:`ChangeSet` atomically.
+
+:class:`Store` is all four together, which is what :class:`cxflow.TaskService`
+needs. Rules every adapter follows (the contract suite in
+:mod:`cxflow.testing` checks each):
+
+- **Tenant scope.** Every method takes the tenant first. An empty or non-string
+  tenant raises :class:`~cxflow.ValidationError` before any I/O (fail closed).
+  Records of one tenant are invisible to every other: reading another tenant's
+  id raises :class:`~cxflow.NotFound` exactly as if it did not exist.
+- **Copies.** Objects returned are the adapter's own copies; changing what a
+  caller passed in or got back never changes stored state.
+- **Optimistic concurrency.** A record at ``version`` *n* may be written only
+  over the stored version *n - 1* (or, for *n = 1*, when no record exists).
+  Anything else raises :class:`~cxflow.ConflictError`.
+- **Atomicity.** A commit applies entirely or not at all.
+- **Errors.** Driver errors are translated into :class:`~cxflow.StorageError`
+  (``raise StorageError(...) from exc``); unknown ids raise
+  :class:`~cxflow.NotFound`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from cxflow import _validate as v
+from cxflow.errors import ValidationError
+from cxflow.events import Event
+from cxflow.flows.model import Flow
+from cxflow.tasks.model import Task
+from cxflow.tasks.query import Page, TaskQuery
+
+__all__ = [
+    "ChangeSet",
+    "ChangeWriter",
+    "EventOutbox",
+    "FlowStore",
+    "Store",
+    "StoredEvent",
+    "TaskStore",
+    "require_tenant",
+]
+
+
+def require_tenant(tenant: object) -> str:
+    """Return ``tenant`` if it is a non-empty string; else raise
+    :class:`~cxflow.ValidationError` (field ``tenant``). Adapters call this first."""
+    if not isinstance(tenant, str) or not tenant.strip():
+        raise ValidationError("tenant", "every storage call needs a tenant (non-empty text)")
+    return tenant
+
+
+@attrs.frozen(kw_only=True)
+class ChangeSet:
+    """Records to write in one atomic commit.
+
+    - ``flows``: flow versions to add; version *n* requires stored latest *n - 1*.
+    - ``tasks``: task snapshots to write; version *n* requires stored *n - 1*
+      (version 1: the id must be new).
+    - ``events``: appended to the outbox in this order.
+    """
+
+    flows: tuple[Flow, ...] = attrs.field(default=(), converter=v.to_tuple)
+    tasks: tuple[Task, ...] = attrs.field(default=(), converter=v.to_tuple)
+    events: tuple[Event, ...] = attrs.field(default=(), converter=v.to_tuple)
+
+    def __bool__(self) -> bool:
+        return bool(self.flows or self.tasks or self.events)
+
+
+@attrs.frozen(kw_only=True)
+class StoredEvent:
+    """An event in the outbox with its position (1, 2, 3, ... per tenant)."""
+
+    position: int
+    event: Event
+
+
+@runtime_checkable
+class FlowStore(Protocol):
+    """Reads flow versions."""
+
+    def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
+        """Return flow ``flow_id`` at ``version`` (default: the latest version).
+
+        Raises :class:`~cxflow.NotFound` (kind ``"flow"``) when the flow or that
+        version does not exist for ``tenant``.
+        """
+        ...
+
+    def list_flows(self, tenant: str) -> list[Flow]:
+        """Return the latest version of every flow of ``tenant``, ordered by id."""
+        ...
+
+    def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
+        """Return every version of ``flow_id``, oldest first.
+
+        Raises :class:`~cxflow.NotFound` when the flow does not exist.
+        """
+        ...
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    """Reads tasks."""
+
+    def get_task(self, tenant: str, task_id: str) -> Task:
+        """Return the current snapshot of task ``task_id``.
+
+        Raises :class:`~cxflow.NotFound` (kind ``"task"``) when it does not
+        exist for ``tenant``. Soft-deleted tasks are returned (``deleted`` is true).
+        """
+        ...
+
+    def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
+        """Return the page of tasks matching ``query``.
+
+        Matching and ordering are defined by :meth:`TaskQuery.matches` and
+        :meth:`TaskQuery.sort_key`; ties are broken by task id, so paging is
+        stable. ``Page.total`` counts every match, not just the page.
+        """
+        ...
+
+
+@runtime_checkable
+class EventOutbox(Protocol):
+    """Reads the events appended by commits."""
+
+    def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        """Return up to ``limit`` events of ``tenant`` with position > ``after``,
+        in position order. Positions start at 1 and increase by one per event,
+        in commit order, without gaps. ``limit`` must be at least 1."""
+        ...
+
+
+@runtime_checkable
+class ChangeWriter(Protocol):
+    """The single write entry point."""
+
+    def commit(self, tenant: str, changes: ChangeSet) -> None:
+        """Apply ``changes`` atomically for ``tenant``.
+
+        Raises :class:`~cxflow.ConflictError` when any flow or task version does
+        not follow the stored one (see the module rules), including a duplicate
+        id at version 1, and then writes nothing. An empty change set is a no-op.
+        """
+        ...
+
+
+@runtime_checkable
+class Store(FlowStore, TaskStore, EventOutbox, ChangeWriter, Protocol):
+    """Every tier: what :class:`cxflow.TaskService` needs."""
