@@ -1,0 +1,428 @@
+"""The service: how hosts use flows and tasks.
+
+:class:`TaskService` is a thin shell around the pure core. Each call loads
+records from the :class:`~cxflow.storage.Store`, runs a command from
+:mod:`cxflow.tasks.commands` with the clock's instant, commits the new
+snapshot and its events in one atomic write, then publishes the events to the
+sink. Hosts that want their own orchestration can call the core directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import attrs
+
+from cxflow.clock import Clock, SystemClock, ensure_aware
+from cxflow.errors import ConflictError, ValidationError
+from cxflow.events import Event, FlowSaved
+from cxflow.flows.experiments import FlowExperiment
+from cxflow.flows.model import Flow, Material
+from cxflow.storage.protocols import ChangeSet, Store, require_tenant
+from cxflow.tasks import commands
+from cxflow.tasks.model import Priority, Task
+from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
+
+__all__ = ["EventSink", "TaskService"]
+
+
+class EventSink(Protocol):
+    """Receives events after they are committed (in commit order)."""
+
+    def publish(self, tenant: str, events: Sequence[Event]) -> None:
+        """Handle ``events`` of ``tenant``. Exceptions propagate to the caller of
+        the service method, after the commit (the outbox still has the events)."""
+        ...
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class TaskService:
+    """Flows and tasks for a host, built from a store, a clock and an event sink.
+
+    Every method takes the tenant first. ``expected_version`` (optional on
+    every task change) makes a call fail with :class:`~cxflow.ConflictError`
+    when the task changed since the caller read it; without it, a change
+    still fails if another writer commits between this call's read and write.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock | None = None,
+        sink: EventSink | None = None,
+        new_id: Callable[[], str] = _new_id,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.sink = sink
+        self._new_id = new_id
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return ensure_aware(self.clock.now(), "clock.now()")
+
+    def _commit(self, tenant: str, changes: ChangeSet) -> None:
+        if not changes:
+            return
+        self.store.commit(tenant, changes)
+        if self.sink is not None and changes.events:
+            self.sink.publish(tenant, changes.events)
+
+    def _change(
+        self,
+        tenant: str,
+        task_id: str,
+        expected_version: int | None,
+        command: Callable[[Task, datetime], tuple[Task, list[Event]]],
+    ) -> Task:
+        require_tenant(tenant)
+        task = self.store.get_task(tenant, task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise ConflictError(
+                f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
+            )
+        updated, events = command(task, self._now())
+        tasks = (updated,) if updated is not task else ()
+        self._commit(tenant, ChangeSet(tasks=tasks, events=events))
+        return updated
+
+    def _task_flow(self, tenant: str, task: Task) -> Flow:
+        return self.store.get_flow(tenant, task.flow_id, task.flow_version)
+
+    def _all_tasks(self, tenant: str, query: TaskQuery) -> Iterator[Task]:
+        offset = 0
+        while True:
+            page = self.store.query_tasks(
+                tenant, attrs.evolve(query, offset=offset, limit=MAX_PAGE_SIZE)
+            )
+            yield from page.items
+            if not page.has_more or not page.items:
+                return
+            offset += len(page.items)
+
+    # -- flows ---------------------------------------------------------------------
+
+    def create_flow(self, tenant: str, flow: Flow, *, by: str) -> Flow:
+        """Store a new flow (``flow.version`` must be 1); ConflictError if the id exists."""
+        require_tenant(tenant)
+        if not isinstance(flow, Flow):
+            raise ValidationError("flow", "expected a Flow")
+        if flow.version != 1:
+            raise ValidationError("version", "a new flow starts at version 1; use edit_flow")
+        event = FlowSaved(flow_id=flow.id, version=1, at=self._now(), by=by)
+        self._commit(tenant, ChangeSet(flows=(flow,), events=(event,)))
+        return flow
+
+    def edit_flow(
+        self,
+        tenant: str,
+        flow: Flow,
+        *,
+        by: str,
+        relocate: Mapping[str, str] | None = None,
+    ) -> Flow:
+        """Store ``flow`` as the next version of its flow and carry every live task
+        onto it, atomically.
+
+        Live tasks whose status is removed or disabled in ``flow`` move to
+        ``relocate[status]`` (an enabled status of ``flow``), recorded in their
+        history. If such tasks exist and ``relocate`` does not name a target for
+        their status, nothing is written and :class:`~cxflow.ValidationError`
+        (field ``relocate``) says which statuses need one. Soft-deleted tasks
+        keep the version they were deleted on.
+        """
+        require_tenant(tenant)
+        if not isinstance(flow, Flow):
+            raise ValidationError("flow", "expected a Flow")
+        current = self.store.get_flow(tenant, flow.id)
+        if flow.version != current.version + 1:
+            raise ConflictError(
+                f"flow {flow.id!r} is at v{current.version}; an edit must be "
+                f"v{current.version + 1}, got v{flow.version}"
+            )
+        relocate = dict(relocate or {})
+        for source, target in relocate.items():
+            if not flow.has_status(target) or not flow.status(target).enabled:
+                raise ValidationError(
+                    f"relocate[{source!r}]", f"{target!r} is not an enabled status of the edit"
+                )
+        now = self._now()
+        moved: list[Task] = []
+        events: list[Event] = []
+        stranded: dict[str, int] = {}
+        live = TaskQuery(flow_id=flow.id, deleted=False)
+        for task in self._all_tasks(tenant, live):
+            keeps_status = flow.has_status(task.status) and flow.status(task.status).enabled
+            if keeps_status:
+                updated, task_events = commands.relocate_task(task, flow, None, by=by, at=now)
+            elif task.status in relocate:
+                updated, task_events = commands.relocate_task(
+                    task, flow, relocate[task.status], by=by, at=now
+                )
+            else:
+                stranded[task.status] = stranded.get(task.status, 0) + 1
+                continue
+            moved.append(updated)
+            events.extend(task_events)
+        if stranded:
+            detail = ", ".join(f"{key!r} ({n} task(s))" for key, n in sorted(stranded.items()))
+            raise ValidationError(
+                "relocate",
+                f"live tasks sit in statuses removed or disabled by this edit: {detail}; "
+                "name the status each moves to",
+            )
+        used = tuple(sorted((s, t) for s, t in relocate.items()))
+        saved = FlowSaved(flow_id=flow.id, version=flow.version, relocated=used, at=now, by=by)
+        self._commit(
+            tenant, ChangeSet(flows=(flow,), tasks=tuple(moved), events=(saved, *events))
+        )
+        return flow
+
+    def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
+        """Flow ``flow_id`` at ``version`` (default latest); NotFound if missing."""
+        return self.store.get_flow(tenant, flow_id, version)
+
+    def list_flows(self, tenant: str) -> list[Flow]:
+        """The latest version of every flow of ``tenant``."""
+        return self.store.list_flows(tenant)
+
+    # -- tasks ---------------------------------------------------------------------
+
+    def create_task(
+        self,
+        tenant: str,
+        *,
+        flow_id: str,
+        title: str,
+        by: str,
+        task_id: str | None = None,
+        description: str = "",
+        priority: Priority = Priority.NORMAL,
+        due_at: datetime | None = None,
+        assignee: str | None = None,
+        conversation_id: str | None = None,
+        watchers: Sequence[str] = (),
+        status: str | None = None,
+        task_type: str | None = None,
+    ) -> Task:
+        """Create a task on the latest version of ``flow_id``.
+
+        ``task_id`` defaults to a new random id; an existing id raises
+        :class:`~cxflow.ConflictError`.
+        """
+        require_tenant(tenant)
+        flow = self.store.get_flow(tenant, flow_id)
+        task, events = commands.create_task(
+            flow=flow,
+            task_id=task_id if task_id is not None else self._new_id(),
+            title=title,
+            by=by,
+            at=self._now(),
+            description=description,
+            priority=priority,
+            due_at=due_at,
+            assignee=assignee,
+            conversation_id=conversation_id,
+            watchers=watchers,
+            status=status,
+            task_type=task_type,
+        )
+        self._commit(tenant, ChangeSet(tasks=(task,), events=events))
+        return task
+
+    def create_task_in_experiment(
+        self,
+        tenant: str,
+        experiment: FlowExperiment,
+        *,
+        title: str,
+        by: str,
+        task_id: str | None = None,
+        **fields: Any,
+    ) -> Task:
+        """Create a task of ``experiment.task_type`` on the flow the experiment
+        chooses for its id (deterministic per id). Other fields as in
+        :meth:`create_task`."""
+        if not isinstance(experiment, FlowExperiment):
+            raise ValidationError("experiment", "expected a FlowExperiment")
+        task_id = task_id if task_id is not None else self._new_id()
+        return self.create_task(
+            tenant,
+            flow_id=experiment.choose(task_id),
+            title=title,
+            by=by,
+            task_id=task_id,
+            task_type=experiment.task_type,
+            **fields,
+        )
+
+    def get_task(self, tenant: str, task_id: str) -> Task:
+        """The task ``task_id`` (deleted ones too); NotFound if missing."""
+        return self.store.get_task(tenant, task_id)
+
+    def move_task(
+        self,
+        tenant: str,
+        task_id: str,
+        target: str,
+        *,
+        by: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Move a task to status ``target`` (the board's drag and drop).
+
+        Raises :class:`~cxflow.MoveRefused` when its flow version does not allow it.
+        """
+
+        def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:
+            flow = self._task_flow(tenant, task)
+            return commands.move_task(task, flow, target, by=by, at=now, reason=reason)
+
+        return self._change(tenant, task_id, expected_version, run)
+
+    def update_task(
+        self,
+        tenant: str,
+        task_id: str,
+        *,
+        by: str,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Task:
+        """Change title, description, priority, due_at, assignee or conversation_id."""
+        unknown = set(changes) - {
+            "title", "description", "priority", "due_at", "assignee", "conversation_id"
+        }
+        if unknown:
+            raise ValidationError(sorted(unknown)[0], "not a field update_task can change")
+        return self._change(
+            tenant,
+            task_id,
+            expected_version,
+            lambda task, now: commands.update_task(task, by=by, at=now, **changes),
+        )
+
+    def add_comment(
+        self, tenant: str, task_id: str, body: str, *, by: str,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Comment on a task as ``by``."""
+        return self._change(
+            tenant, task_id, expected_version,
+            lambda task, now: commands.add_comment(task, body, by=by, at=now),
+        )
+
+    def add_watcher(self, tenant: str, task_id: str, watcher: str, *, by: str) -> Task:
+        """Add a watcher (no-op if already watching)."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.add_watcher(task, watcher, by=by, at=now),
+        )
+
+    def remove_watcher(self, tenant: str, task_id: str, watcher: str, *, by: str) -> Task:
+        """Remove a watcher (no-op if not watching)."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.remove_watcher(task, watcher, by=by, at=now),
+        )
+
+    def add_todo(
+        self, tenant: str, task_id: str, text: str, *, by: str, required: bool = False
+    ) -> Task:
+        """Add an ad hoc to-do."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.add_todo(task, text, by=by, at=now, required=required),
+        )
+
+    def check_todo(self, tenant: str, task_id: str, todo_id: str, *, by: str) -> Task:
+        """Check a to-do (who and when are recorded); NotFound for an unknown to-do."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.check_todo(task, todo_id, by=by, at=now),
+        )
+
+    def uncheck_todo(self, tenant: str, task_id: str, todo_id: str, *, by: str) -> Task:
+        """Uncheck a to-do."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.uncheck_todo(task, todo_id, by=by, at=now),
+        )
+
+    def add_attachment(
+        self, tenant: str, task_id: str, attachment: Material, *, by: str
+    ) -> Task:
+        """Attach a file reference to a task."""
+        return self._change(
+            tenant, task_id, None,
+            lambda task, now: commands.add_attachment(task, attachment, by=by, at=now),
+        )
+
+    def send_material(self, tenant: str, task_id: str, name: str, *, by: str) -> Task:
+        """Record the intent to send material ``name`` (flow or current status)
+        into the task's conversation (event ``task.material_send_requested``)."""
+
+        def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:
+            flow = self._task_flow(tenant, task)
+            return commands.request_material(task, flow, name, by=by, at=now)
+
+        return self._change(tenant, task_id, None, run)
+
+    def delete_task(
+        self, tenant: str, task_id: str, *, by: str, expected_version: int | None = None
+    ) -> Task:
+        """Soft-delete a task (no-op if deleted)."""
+        return self._change(
+            tenant, task_id, expected_version,
+            lambda task, now: commands.delete_task(task, by=by, at=now),
+        )
+
+    def restore_task(
+        self, tenant: str, task_id: str, *, by: str, expected_version: int | None = None
+    ) -> Task:
+        """Restore a soft-deleted task (no-op if live)."""
+        return self._change(
+            tenant, task_id, expected_version,
+            lambda task, now: commands.restore_task(task, by=by, at=now),
+        )
+
+    def raise_overdue(self, tenant: str) -> list[Task]:
+        """Raise the overdue marker (and event) on every live task past its due
+        date now; each marker is raised once, also when several workers call this
+        concurrently. Returns the tasks marked by this call."""
+        require_tenant(tenant)
+        now = self._now()
+        marked: list[Task] = []
+        for task in list(self._all_tasks(tenant, TaskQuery(overdue=True, at=now))):
+            for _attempt in range(3):
+                updated, events = commands.raise_overdue(task, at=now)
+                if not events:
+                    break
+                try:
+                    self._commit(tenant, ChangeSet(tasks=(updated,), events=events))
+                except ConflictError:
+                    task = self.store.get_task(tenant, task.id)
+                    continue
+                marked.append(updated)
+                break
+        return marked
+
+    # -- views ---------------------------------------------------------------------
+
+    def list_tasks(self, tenant: str, query: TaskQuery | None = None) -> Page:
+        """One page of the list view (default: live tasks, priority order, 50)."""
+        return self.store.query_tasks(tenant, query if query is not None else TaskQuery())
+
+    def board(self, tenant: str, flow_id: str) -> Board:
+        """The board of the latest version of ``flow_id``: its live tasks grouped
+        by enabled status, each column by priority then due date."""
+        flow = self.store.get_flow(tenant, flow_id)
+        return build_board(flow, self._all_tasks(tenant, TaskQuery(flow_id=flow_id)))
