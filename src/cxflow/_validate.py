@@ -119,7 +119,9 @@ def tuple_of(kind: type[Any]) -> Any:
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, tuple):
-            raise ValidationError(attribute.name, f"expected a tuple, got {type(value).__name__}")
+            raise ValidationError(
+                attribute.name, f"expected a list or tuple, got {type(value).__name__}"
+            )
         for index, item in enumerate(value):
             if not isinstance(item, kind):
                 raise ValidationError(
@@ -130,11 +132,14 @@ def tuple_of(kind: type[Any]) -> Any:
     return check
 
 
-def to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
-    """Converter: any iterable becomes a tuple (so callers may pass lists)."""
-    return tuple(value)
+def to_tuple(value: Iterable[Any]) -> Any:
+    """Converter: a list or other iterable becomes a tuple (so callers may pass
+    lists); anything else is left for the field's validator to refuse by name."""
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes | dict):
+        return tuple(value)
+    return value
 
 
-def optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
+def optional_tuple(value: Iterable[Any] | None) -> Any:
     """Converter: like :func:`to_tuple`, passing ``None`` through."""
-    return None if value is None else tuple(value)
+    return None if value is None else to_tuple(value)
