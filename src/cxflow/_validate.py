@@ -1,6 +1,6 @@
 """Small validators shared by the domain classes (attrs ``validator=`` hooks).
 
-Each raises :class:`cxflow.ValidationError` naming the attribute, so a bad value
+Each raises ``cxflow.ValidationError`` naming the attribute, so a bad value
 is reported the same way whether it came from Python code or from JSON.
 """
 
@@ -16,8 +16,8 @@ import attrs
 from cxflow.clock import ensure_aware
 from cxflow.errors import ValidationError
 
-KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")
+KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\Z")
 
 
 def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -86,7 +86,7 @@ def to_utc(value: datetime) -> datetime:
 
 
 def optional_to_utc(value: datetime | None) -> datetime | None:
-    """Converter: like :func:`to_utc`, passing ``None`` through."""
+    """Converter: like ``to_utc``, passing ``None`` through."""
     return None if value is None else to_utc(value)
 
 
@@ -103,7 +103,7 @@ def boolean(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def instance_of(kind: type[Any]) -> Any:
-    """Validator: ``isinstance(value, kind)``, reported as a :class:`ValidationError`."""
+    """Validator: ``isinstance(value, kind)``, reported as a ``ValidationError``."""
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
@@ -141,5 +141,13 @@ def to_tuple(value: Iterable[Any]) -> Any:
 
 
 def optional_tuple(value: Iterable[Any] | None) -> Any:
-    """Converter: like :func:`to_tuple`, passing ``None`` through."""
+    """Converter: like ``to_tuple``, passing ``None`` through."""
     return None if value is None else to_tuple(value)
+
+
+def actor(by: object) -> str:
+    """Return ``by`` (who makes a change) if it is non-empty text, else raise
+    ``ValidationError`` (field ``by``)."""
+    if not isinstance(by, str) or not by.strip():
+        raise ValidationError("by", "name who makes the change (non-empty text)")
+    return by

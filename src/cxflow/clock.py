@@ -1,7 +1,7 @@
 """Clocks: the only place cxflow learns what time it is.
 
-The domain core never reads a clock; the service layer asks its :class:`Clock`
-and passes the instant in. Tests use :class:`TestClock`.
+The domain core never reads a clock; the service layer asks its ``Clock``
+and passes the instant in. Tests use ``TestClock``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["Clock", "SystemClock", "TestClock", "ensure_aware"]
 def ensure_aware(value: object, field: str) -> datetime:
     """Return ``value`` as an aware UTC datetime.
 
-    Raises :class:`ValidationError` naming ``field`` when ``value`` is not a
+    Raises ``ValidationError`` naming ``field`` when ``value`` is not a
     datetime or is naive (has no UTC offset).
     """
     if not isinstance(value, datetime):
@@ -48,8 +48,8 @@ class SystemClock:
 class TestClock:
     """A frozen clock that moves only when told to.
 
-    ``TestClock(start)`` starts at ``start`` (aware, required); :meth:`advance`
-    steps it forward and :meth:`set` jumps it (never backwards).
+    ``TestClock(start)`` starts at ``start`` (aware, required); ``advance``
+    steps it forward and ``set`` jumps it (never backwards).
     """
 
     __test__ = False  # not a pytest test class

@@ -2,7 +2,7 @@
 
 Two flows from the default templates, a dozen tasks created, moved, commented,
 watched, checked off, made overdue, deleted and restored; then each flow's
-board is printed as text. Deterministic: it runs on a :class:`TestClock`.
+board is printed as text. Deterministic: it runs on a ``TestClock``.
 """
 
 from __future__ import annotations

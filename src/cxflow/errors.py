@@ -1,6 +1,6 @@
 """The one error tree of cxflow.
 
-Every error cxflow raises on purpose derives from :class:`CxflowError`, so a host
+Every error cxflow raises on purpose derives from ``CxflowError``, so a host
 can catch the library's errors without catching its own.
 """
 

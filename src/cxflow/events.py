@@ -3,7 +3,7 @@
 Every change made through cxflow emits one or more events. They are appended
 to the store's outbox in the same atomic write as the change and published to
 the service's event sink. Each class has a stable ``type`` string used as the
-tag when serialised (see :mod:`cxflow.serialization`).
+tag when serialised (see ``cxflow.serialization``).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class TaskCreated(TaskEvent):
 
 @attrs.frozen(kw_only=True, slots=False)
 class TaskMoved(TaskEvent):
-    """A task changed status; the kinds (:class:`~cxflow.StatusKind` values) let
+    """A task changed status; the kinds (``StatusKind`` values) let
     statistics tell completions from other moves without loading the flow."""
 
     type: ClassVar[str] = "task.moved"

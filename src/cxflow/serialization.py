@@ -5,9 +5,9 @@
 - Primitive types are strict: ``"5"`` is not an int and ``1`` is not a bool.
 - Unknown keys are refused (``forbid_extra_keys``).
 - Events carry a ``"type"`` tag resolved through the explicit map
-  :data:`cxflow.events.EVENT_TYPES`; no class is ever imported by name.
+  ``cxflow.events.EVENT_TYPES``; no class is ever imported by name.
 
-Every structuring failure is raised as :class:`cxflow.ValidationError` whose
+Every structuring failure is raised as ``cxflow.ValidationError`` whose
 ``field`` is the path of the offending value (``$.statuses[2].kind``).
 """
 
@@ -31,16 +31,25 @@ __all__ = ["converter", "event_from_dict", "event_to_dict", "from_dict", "to_dic
 T = TypeVar("T")
 
 
+class _ValueRefused(ValidationError):
+    """Raised by the converter's own hooks: the path cattrs reports is the field."""
+
+
+_FIELD_MARK = " @@"
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, unstruct_collection_overrides={tuple: list})
 
     def structure_datetime(value: Any, _: type) -> datetime:
         if not isinstance(value, str):
-            raise ValidationError("datetime", f"expected an ISO 8601 string, got {value!r}")
+            raise _ValueRefused("datetime", f"expected an ISO 8601 string, got {value!r}")
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise ValidationError("datetime", f"{value!r} is not ISO 8601") from exc
+            raise _ValueRefused("datetime", f"{value!r} is not ISO 8601") from exc
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise _ValueRefused("datetime", f"{value!r} is naive; include a UTC offset")
         return ensure_aware(parsed, "datetime")
 
     conv.register_unstructure_hook(datetime, lambda d: ensure_aware(d, "datetime").isoformat())
@@ -49,7 +58,7 @@ def _make_converter() -> cattrs.Converter:
     def strict(kind: type[Any]) -> Any:
         def structure(value: Any, _: type) -> Any:
             if type(value) is not kind and not (kind is float and type(value) is int):
-                raise ValidationError(
+                raise _ValueRefused(
                     kind.__name__, f"expected {kind.__name__}, got {type(value).__name__}"
                 )
             return kind(value)
@@ -64,7 +73,7 @@ def _make_converter() -> cattrs.Converter:
             return kind(value)
         except ValueError as exc:
             allowed = ", ".join(repr(m.value) for m in kind)
-            raise ValidationError(kind.__name__, f"{value!r} is not one of {allowed}") from exc
+            raise _ValueRefused(kind.__name__, f"{value!r} is not one of {allowed}") from exc
 
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), structure_enum
@@ -80,12 +89,12 @@ def _make_converter() -> cattrs.Converter:
         kind = type(event)
         unstructure = unstructurers.get(kind)
         if unstructure is None:
-            raise ValidationError("type", f"{kind.__name__} is not a registered event type")
+            raise _ValueRefused("type", f"{kind.__name__} is not a registered event type")
         return {"type": kind.type, **unstructure(event)}
 
     def structure_event(value: Any, _: type) -> Event:
         if not isinstance(value, dict):
-            raise ValidationError("event", f"expected an object, got {type(value).__name__}")
+            raise _ValueRefused("event", f"expected an object, got {type(value).__name__}")
         tag = value.get("type")
         structure = structurers.get(tag) if isinstance(tag, str) else None
         if structure is None:
@@ -104,12 +113,15 @@ def _make_converter() -> cattrs.Converter:
 
 
 converter: cattrs.Converter = _make_converter()
-"""The shared converter. Prefer :func:`to_dict` / :func:`from_dict`."""
+"""The shared converter. Prefer ``to_dict`` / ``from_dict``."""
 
 
 def _leaf_format(exc: BaseException, _type: Any) -> str:
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, _ValueRefused):
         return exc.reason
+    if isinstance(exc, ValidationError):
+        # Raised by a class's validators: its field is relative to the class's path.
+        return f"{exc.reason}{_FIELD_MARK}{exc.field}"
     if isinstance(exc, KeyError):
         return "required field missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
@@ -117,13 +129,22 @@ def _leaf_format(exc: BaseException, _type: Any) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _join(path: str, field: str) -> str:
+    return f"{path}{field}" if field.startswith("[") else f"{path}.{field}"
+
+
 def _as_validation_error(exc: BaseException) -> ValidationError:
+    if isinstance(exc, _ValueRefused):
+        return ValidationError("$", exc.reason)
     if isinstance(exc, ValidationError):
-        return ValidationError(f"$.{exc.field}" if exc.field else "$", exc.reason)
+        return ValidationError(_join("$", exc.field), exc.reason)
     if isinstance(exc, BaseValidationError):
         messages = transform_error(exc, path="$", format_exception=_leaf_format)
         first = messages[0] if messages else "invalid value @ $"
         reason, _, path = first.rpartition(" @ ")
+        if _FIELD_MARK in reason:
+            reason, _, field = reason.rpartition(_FIELD_MARK)
+            path = _join(path or "$", field)
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
         return ValidationError(path or "$", f"{reason}{more}")
     return ValidationError("$", str(exc) or type(exc).__name__)
@@ -135,10 +156,12 @@ def to_dict(value: Any) -> Any:
 
 
 def from_dict(kind: type[T], data: Any) -> T:
-    """Structure ``data`` into ``kind``; any problem is a :class:`ValidationError`."""
+    """Structure ``data`` into ``kind``; any problem is a ``ValidationError``."""
     try:
         return converter.structure(data, kind)
-    except (BaseValidationError, ValidationError, ValueError, TypeError, KeyError) as exc:
+    except (
+        BaseValidationError, ValidationError, ValueError, TypeError, KeyError, AttributeError
+    ) as exc:
         raise _as_validation_error(exc) from exc
 
 

@@ -1,8 +1,8 @@
 """The service: how hosts use flows and tasks.
 
-:class:`TaskService` is a thin shell around the pure core. Each call loads
-records from the :class:`~cxflow.storage.Store`, runs a command from
-:mod:`cxflow.tasks.commands` with the clock's instant, commits the new
+``TaskService`` is a thin shell around the pure core. Each call loads
+records from the ``Store``, runs a command from
+``cxflow.tasks.commands`` with the clock's instant, commits the new
 snapshot and its events in one atomic write, then publishes the events to the
 sink. Hosts that want their own orchestration can call the core directly.
 """
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from cxflow._validate import actor
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.errors import ConflictError, ValidationError
 from cxflow.events import Event, FlowSaved
@@ -46,7 +47,7 @@ class TaskService:
     """Flows and tasks for a host, built from a store, a clock and an event sink.
 
     Every method takes the tenant first. ``expected_version`` (optional on
-    every task change) makes a call fail with :class:`~cxflow.ConflictError`
+    every task change) makes a call fail with ``ConflictError``
     when the task changed since the caller read it; without it, a change
     still fails if another writer commits between this call's read and write.
     """
@@ -116,6 +117,7 @@ class TaskService:
             raise ValidationError("flow", "expected a Flow")
         if flow.version != 1:
             raise ValidationError("version", "a new flow starts at version 1; use edit_flow")
+        by = actor(by)
         event = FlowSaved(flow_id=flow.id, version=1, at=self._now(), by=by)
         self._commit(tenant, ChangeSet(flows=(flow,), events=(event,)))
         return flow
@@ -134,13 +136,14 @@ class TaskService:
         Live tasks whose status is removed or disabled in ``flow`` move to
         ``relocate[status]`` (an enabled status of ``flow``), recorded in their
         history. If such tasks exist and ``relocate`` does not name a target for
-        their status, nothing is written and :class:`~cxflow.ValidationError`
+        their status, nothing is written and ``ValidationError``
         (field ``relocate``) says which statuses need one. Soft-deleted tasks
         keep the version they were deleted on.
         """
         require_tenant(tenant)
         if not isinstance(flow, Flow):
             raise ValidationError("flow", "expected a Flow")
+        by = actor(by)
         current = self.store.get_flow(tenant, flow.id)
         if flow.version != current.version + 1:
             raise ConflictError(
@@ -215,7 +218,7 @@ class TaskService:
         """Create a task on the latest version of ``flow_id``.
 
         ``task_id`` defaults to a new random id; an existing id raises
-        :class:`~cxflow.ConflictError`.
+        ``ConflictError``.
         """
         require_tenant(tenant)
         flow = self.store.get_flow(tenant, flow_id)
@@ -249,9 +252,12 @@ class TaskService:
     ) -> Task:
         """Create a task of ``experiment.task_type`` on the flow the experiment
         chooses for its id (deterministic per id). Other fields as in
-        :meth:`create_task`."""
+        ``create_task``."""
         if not isinstance(experiment, FlowExperiment):
             raise ValidationError("experiment", "expected a FlowExperiment")
+        for name in ("flow_id", "task_type"):
+            if name in fields:
+                raise ValidationError(name, "set by the experiment; do not pass it")
         task_id = task_id if task_id is not None else self._new_id()
         return self.create_task(
             tenant,
@@ -279,7 +285,7 @@ class TaskService:
     ) -> Task:
         """Move a task to status ``target`` (the board's drag and drop).
 
-        Raises :class:`~cxflow.MoveRefused` when its flow version does not allow it.
+        Raises ``MoveRefused`` when its flow version does not allow it.
         """
 
         def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:

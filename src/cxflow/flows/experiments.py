@@ -22,7 +22,7 @@ class FlowVariant:
 
 @attrs.frozen(kw_only=True)
 class FlowExperiment:
-    """Maps ``task_type`` to two or more flows; :meth:`choose` picks one per task id.
+    """Maps ``task_type`` to two or more flows; ``choose`` picks one per task id.
 
     The choice is deterministic (a SHA-256 of the task type and task id), stable
     across processes and Python versions, and proportional to the weights.

@@ -1,9 +1,9 @@
 """Compile a flow version into its move rules.
 
-Each :class:`~cxflow.flows.Flow` version compiles (once, cached) into a
-:class:`CompiledFlow` holding two equivalent forms of the same rules:
+Each ``Flow`` version compiles (once, cached) into a
+``CompiledFlow`` holding two equivalent forms of the same rules:
 
-- :attr:`CompiledFlow.machine_class`, a python-statemachine class: the reference
+- ``CompiledFlow.machine_class``, a python-statemachine class: the reference
   semantics, used for validation, diagrams and tests;
 - a transition table (a dict of frozensets) used for every per-task move, because
   one machine instance per task costs hundreds of microseconds and ~10 KB.
@@ -28,7 +28,7 @@ __all__ = ["CompiledFlow", "compile_flow"]
 
 
 class CompiledFlow:
-    """The move rules of one flow version. Build it with :func:`compile_flow`."""
+    """The move rules of one flow version. Build it with ``compile_flow``."""
 
     __slots__ = (
         "_machine_class", "allowed", "completed", "flow", "kind_values", "kinds", "todo_templates"
@@ -52,7 +52,7 @@ class CompiledFlow:
         self._machine_class: type[Any] | None = None
 
     def check_move(self, source: str, target: str, open_required_todos: int) -> None:
-        """Raise :class:`MoveRefused` unless a task in ``source`` may move to ``target``.
+        """Raise ``MoveRefused`` unless a task in ``source`` may move to ``target``.
 
         ``open_required_todos`` is the number of unchecked required to-dos; it
         blocks a move into a completed status unless the flow allows it.

@@ -1,8 +1,8 @@
 """Flow definitions: statuses, to-do templates, materials, allowed moves.
 
-A :class:`Flow` is an immutable, validated definition at one version. An
+A ``Flow`` is an immutable, validated definition at one version. An
 invalid flow cannot be constructed: every rule below raises
-:class:`cxflow.ValidationError` naming the field and the reason.
+``cxflow.ValidationError`` naming the field and the reason.
 
 - 1 to 8 statuses; keys unique ignoring case; at least one enabled status;
 - a completed status (success or failure) enabled and reachable from the
@@ -104,9 +104,9 @@ class Flow:
     """A versioned task flow.
 
     ``transitions=None`` (the default) allows any enabled status to move to any
-    other enabled status; a tuple of :class:`Transition` restricts moves to
+    other enabled status; a tuple of ``Transition`` restricts moves to
     exactly those pairs (moves touching a disabled status stay impossible).
-    Edit a flow with :meth:`revise`, which returns the next version.
+    Edit a flow with ``revise``, which returns the next version.
     """
 
     id: str = attrs.field(validator=v.identifier)
@@ -145,7 +145,7 @@ class Flow:
         return tuple(s for s in self.statuses if s.enabled)
 
     def status(self, key: str) -> Status:
-        """The status with ``key``; :class:`ValidationError` if the flow has none."""
+        """The status with ``key``; ``ValidationError`` if the flow has none."""
         for status in self.statuses:
             if status.key == key:
                 return status

@@ -1,11 +1,11 @@
 """Default flow templates, ready to use or to copy and edit.
 
-Each template is a plain :class:`~cxflow.flows.Flow` (version 1) built from the
+Each template is a plain ``Flow`` (version 1) built from the
 customer-service workflows of seed 002: exchange/return, delivery inquiry, B2B
 partnership inquiry, product feedback loop, order issue and onboarding. Every
 template:
 
-- has at most :data:`~cxflow.flows.MAX_STATUSES` statuses, all enabled;
+- has at most ``MAX_STATUSES`` statuses, all enabled;
 - starts in a ``NOT_STARTED`` status and allows any move (board drag and drop);
 - has a ``WAITING`` status where the task waits on the customer or a third party
   (courier, warehouse, product team, partner), so SLA clocks pause there;
@@ -13,7 +13,7 @@ template:
 - carries to-do templates, the important ones required before completion.
 
 Materials (return policies, partner decks, guides) are tenant-specific and left
-out; add them with :meth:`Flow.revise`.
+out; add them with ``Flow.revise``.
 
 >>> flow = default_flow("exchange_return", flow_id="returns-eu", name="EU returns")
 >>> flow.initial_status.key
@@ -360,7 +360,7 @@ DEFAULT_TEMPLATES: Mapping[str, Callable[..., Flow]] = MappingProxyType(
 def default_flow(template: str, *, flow_id: str | None = None, name: str | None = None) -> Flow:
     """Build the default flow ``template``, optionally with its own id and name.
 
-    Raises :class:`~cxflow.ValidationError` (field ``template``) for an unknown
+    Raises ``ValidationError`` (field ``template``) for an unknown
     template, naming the known ones.
     """
     builder = DEFAULT_TEMPLATES.get(template) if isinstance(template, str) else None

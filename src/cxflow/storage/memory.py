@@ -1,6 +1,6 @@
 """The in-memory store: the reference adapter.
 
-Keeps every record as a JSON-ready dict made by :mod:`cxflow.serialization`,
+Keeps every record as a JSON-ready dict made by ``cxflow.serialization``,
 so callers never share live objects with the store (the same isolation a SQL
 adapter gives). Thread-safe: one lock serialises commits and reads.
 Everything is lost when the process exits; use it for tests, demos and
@@ -34,7 +34,7 @@ class _Tenant:
 
 
 class MemoryStore:
-    """Implements :class:`cxflow.storage.Store` in process memory."""
+    """Implements ``cxflow.storage.Store`` in process memory."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

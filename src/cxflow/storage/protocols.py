@@ -2,29 +2,29 @@
 
 The tiers are small so a host implements only what it uses:
 
-- :class:`FlowStore`: read flow versions;
-- :class:`TaskStore`: read tasks and query them;
-- :class:`EventOutbox`: read the events appended by commits;
-- :class:`ChangeWriter`: the single write entry point, :meth:`ChangeWriter.commit`,
-  which applies a :class:`ChangeSet` atomically.
+- ``FlowStore``: read flow versions;
+- ``TaskStore``: read tasks and query them;
+- ``EventOutbox``: read the events appended by commits;
+- ``ChangeWriter``: the single write entry point, ``ChangeWriter.commit``,
+  which applies a ``ChangeSet`` atomically.
 
-:class:`Store` is all four together, which is what :class:`cxflow.TaskService`
+``Store`` is all four together, which is what ``cxflow.TaskService``
 needs. Rules every adapter follows (the contract suite in
-:mod:`cxflow.testing` checks each):
+``cxflow.testing`` checks each):
 
 - **Tenant scope.** Every method takes the tenant first. An empty or non-string
-  tenant raises :class:`~cxflow.ValidationError` before any I/O (fail closed).
+  tenant raises ``ValidationError`` before any I/O (fail closed).
   Records of one tenant are invisible to every other: reading another tenant's
-  id raises :class:`~cxflow.NotFound` exactly as if it did not exist.
+  id raises ``NotFound`` exactly as if it did not exist.
 - **Copies.** Objects returned are the adapter's own copies; changing what a
   caller passed in or got back never changes stored state.
 - **Optimistic concurrency.** A record at ``version`` *n* may be written only
   over the stored version *n - 1* (or, for *n = 1*, when no record exists).
-  Anything else raises :class:`~cxflow.ConflictError`.
+  Anything else raises ``ConflictError``.
 - **Atomicity.** A commit applies entirely or not at all.
-- **Errors.** Driver errors are translated into :class:`~cxflow.StorageError`
+- **Errors.** Driver errors are translated into ``StorageError``
   (``raise StorageError(...) from exc``); unknown ids raise
-  :class:`~cxflow.NotFound`.
+  ``NotFound``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
 
 def require_tenant(tenant: object) -> str:
     """Return ``tenant`` if it is a non-empty string; else raise
-    :class:`~cxflow.ValidationError` (field ``tenant``). Adapters call this first."""
+    ``ValidationError`` (field ``tenant``). Adapters call this first."""
     if not isinstance(tenant, str) or not tenant.strip():
         raise ValidationError("tenant", "every storage call needs a tenant (non-empty text)")
     return tenant
@@ -93,7 +93,7 @@ class FlowStore(Protocol):
     def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
         """Return flow ``flow_id`` at ``version`` (default: the latest version).
 
-        Raises :class:`~cxflow.NotFound` (kind ``"flow"``) when the flow or that
+        Raises ``NotFound`` (kind ``"flow"``) when the flow or that
         version does not exist for ``tenant``.
         """
         ...
@@ -105,7 +105,7 @@ class FlowStore(Protocol):
     def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
         """Return every version of ``flow_id``, oldest first.
 
-        Raises :class:`~cxflow.NotFound` when the flow does not exist.
+        Raises ``NotFound`` when the flow does not exist.
         """
         ...
 
@@ -117,7 +117,7 @@ class TaskStore(Protocol):
     def get_task(self, tenant: str, task_id: str) -> Task:
         """Return the current snapshot of task ``task_id``.
 
-        Raises :class:`~cxflow.NotFound` (kind ``"task"``) when it does not
+        Raises ``NotFound`` (kind ``"task"``) when it does not
         exist for ``tenant``. Soft-deleted tasks are returned (``deleted`` is true).
         """
         ...
@@ -125,8 +125,8 @@ class TaskStore(Protocol):
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
         """Return the page of tasks matching ``query``.
 
-        Matching and ordering are defined by :meth:`TaskQuery.matches` and
-        :meth:`TaskQuery.sort_key`; ties are broken by task id, so paging is
+        Matching and ordering are defined by ``TaskQuery.matches`` and
+        ``TaskQuery.sort_key``; ties are broken by task id, so paging is
         stable. ``Page.total`` counts every match, not just the page.
         """
         ...
@@ -150,7 +150,7 @@ class ChangeWriter(Protocol):
     def commit(self, tenant: str, changes: ChangeSet) -> None:
         """Apply ``changes`` atomically for ``tenant``.
 
-        Raises :class:`~cxflow.ConflictError` when any flow or task version does
+        Raises ``ConflictError`` when any flow or task version does
         not follow the stored one (see the module rules), including a duplicate
         id at version 1, and then writes nothing. An empty change set is a no-op.
         """
@@ -159,4 +159,4 @@ class ChangeWriter(Protocol):
 
 @runtime_checkable
 class Store(FlowStore, TaskStore, EventOutbox, ChangeWriter, Protocol):
-    """Every tier: what :class:`cxflow.TaskService` needs."""
+    """Every tier: what ``cxflow.TaskService`` needs."""

@@ -2,13 +2,13 @@
 
 No function here reads a clock, touches storage or mutates its arguments: the
 instant ``at`` and the actor ``by`` are passed in, and a change returns a new
-:class:`~cxflow.tasks.model.Task` at ``version + 1`` with the events that
+``Task`` at ``version + 1`` with the events that
 describe it. A call that changes nothing (adding a watcher twice, checking a
 checked to-do) returns the same snapshot and no events.
 
-Errors: :class:`~cxflow.ValidationError` for bad input (naive datetimes, empty
-text, a deleted task), :class:`~cxflow.MoveRefused` for moves the flow does
-not allow, :class:`~cxflow.NotFound` for unknown to-dos and materials.
+Errors: ``ValidationError`` for bad input (naive datetimes, empty
+text, a deleted task), ``MoveRefused`` for moves the flow does
+not allow, ``NotFound`` for unknown to-dos and materials.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import attrs
 
+from cxflow._validate import actor
 from cxflow.clock import ensure_aware
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import (
@@ -70,7 +71,7 @@ class _Unset:
 
 
 UNSET: Final[Any] = _Unset()
-"""Marks an :func:`update_task` argument as "leave unchanged"."""
+"""Marks an ``update_task`` argument as "leave unchanged"."""
 
 def _evolve(task: Task, at: datetime, **changes: Any) -> Task:
     """Copy ``task`` with ``changes``, ``updated_at=at`` and the next version.
@@ -95,12 +96,6 @@ def _base(task: Task, at: datetime, by: str) -> dict[str, Any]:
         "flow_id": task.flow_id,
         "flow_version": task.flow_version,
     }
-
-
-def _actor(by: object) -> str:
-    if not isinstance(by, str) or not by.strip():
-        raise ValidationError("by", "name who makes the change (non-empty text)")
-    return by
 
 
 def _text(value: object, field: str) -> str:
@@ -159,7 +154,7 @@ def create_task(
     """A new task in ``status`` (default: the flow's initial status) with the
     to-dos of that status."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     start = flow.initial_status if status is None else flow.status(status)
     if not start.enabled:
         raise MoveRefused("status", f"status {start.key!r} is disabled")
@@ -209,7 +204,7 @@ def move_task(
     if getattr(at, "tzinfo", None) is not UTC:
         at = ensure_aware(at, "at")
     if by.__class__ is not str or not by.strip():
-        by = _actor(by)
+        by = actor(by)
     if task.deleted_at is not None:
         _live(task)
     if flow.id != task.flow_id or flow.version != task.flow_version:
@@ -279,7 +274,7 @@ def relocate_task(
         return _evolve(task, at, flow_version=flow.version), []
     if not flow.status(target).enabled:
         raise MoveRefused("status", f"status {target!r} is disabled in v{flow.version}")
-    return _enter(task, compile_flow(flow), target, by=_actor(by), at=at,
+    return _enter(task, compile_flow(flow), target, by=actor(by), at=at,
                   reason=f"flow {flow.id} edited to v{flow.version}")
 
 
@@ -295,12 +290,12 @@ def update_task(
     assignee: Any = UNSET,
     conversation_id: Any = UNSET,
 ) -> Result:
-    """Change plain fields; arguments left :data:`UNSET` stay as they are.
+    """Change plain fields; arguments left ``UNSET`` stay as they are.
 
     Changing the due date clears the overdue marker so it can be raised again.
     """
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     wanted = {
         "title": title,
@@ -339,7 +334,7 @@ def _describe(value: object) -> str | None:
 def add_comment(task: Task, body: str, *, by: str, at: datetime) -> Result:
     """Add a comment by ``by``."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     comment = Comment(id=f"c{len(task.comments) + 1}", author=by, body=_text(body, "body"), at=at)
     updated = _evolve(task, at, comments=(*task.comments, comment))
@@ -349,7 +344,7 @@ def add_comment(task: Task, body: str, *, by: str, at: datetime) -> Result:
 def add_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
     """Add ``watcher`` (an agent following the task); no-op if already watching."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     watcher = _text(watcher, "watcher")
     if watcher in task.watchers:
@@ -361,7 +356,7 @@ def add_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
 def remove_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
     """Remove ``watcher``; no-op if not watching."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     if watcher not in task.watchers:
         return task, []
@@ -372,7 +367,7 @@ def remove_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result
 def add_todo(task: Task, text: str, *, by: str, at: datetime, required: bool = False) -> Result:
     """Add an ad hoc to-do."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     todo = Todo(id=f"t{len(task.todos) + 1}", text=text, required=required, added_by=by)
     updated = _evolve(task, at, todos=(*task.todos, todo))
@@ -381,7 +376,7 @@ def add_todo(task: Task, text: str, *, by: str, at: datetime, required: bool = F
 
 def _set_todo(task: Task, todo_id: str, *, by: str, at: datetime, checked: bool) -> Result:
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     index = next((i for i, todo in enumerate(task.todos) if todo.id == todo_id), None)
     if index is None:
@@ -411,7 +406,7 @@ def uncheck_todo(task: Task, todo_id: str, *, by: str, at: datetime) -> Result:
 def add_attachment(task: Task, attachment: Material, *, by: str, at: datetime) -> Result:
     """Attach a file reference to the task."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     if not isinstance(attachment, Material):
         raise ValidationError("attachment", "expected a Material")
@@ -423,7 +418,7 @@ def request_material(task: Task, flow: Flow, name: str, *, by: str, at: datetime
     """Emit the intent to send material ``name`` (of the flow or of the task's
     current status) into the task's conversation. The task itself is unchanged."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     _live(task)
     _check_flow(task, flow)
     if task.conversation_id is None:
@@ -442,7 +437,7 @@ def request_material(task: Task, flow: Flow, name: str, *, by: str, at: datetime
 def delete_task(task: Task, *, by: str, at: datetime) -> Result:
     """Soft-delete; no-op if already deleted."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     if task.deleted_at is not None:
         return task, []
     updated = _evolve(task, at, deleted_at=at, deleted_by=by)
@@ -452,7 +447,7 @@ def delete_task(task: Task, *, by: str, at: datetime) -> Result:
 def restore_task(task: Task, *, by: str, at: datetime) -> Result:
     """Undo a soft delete; no-op if not deleted."""
     at = ensure_aware(at, "at")
-    by = _actor(by)
+    by = actor(by)
     if task.deleted_at is None:
         return task, []
     updated = _evolve(task, at, deleted_at=None, deleted_by=None)

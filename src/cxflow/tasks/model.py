@@ -1,7 +1,7 @@
 """The task aggregate and its parts.
 
-A :class:`Task` is a snapshot: the command functions in
-:mod:`cxflow.tasks.commands` never change one in place, they return a new
+A ``Task`` is a snapshot: the command functions in
+``cxflow.tasks.commands`` never change one in place, they return a new
 snapshot at ``version + 1`` together with the events describing the change.
 """
 
@@ -86,7 +86,7 @@ class Task:
     """A tracked piece of work moving through the statuses of one flow version.
 
     Treat instances as read-only snapshots; change them through the command
-    functions (or :class:`cxflow.TaskService`), which return a new snapshot at
+    functions (or ``cxflow.TaskService``), which return a new snapshot at
     ``version + 1``. (The class keeps a ``__dict__`` rather than slots so a
     command copies a snapshot in one dict copy: the hot path of every move.)
     """

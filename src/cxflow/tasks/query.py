@@ -1,8 +1,8 @@
 """List and board views of tasks.
 
-:class:`TaskQuery` defines which tasks match and in what order, once, for every
+``TaskQuery`` defines which tasks match and in what order, once, for every
 adapter: an adapter may translate it to SQL, but must return what
-:meth:`TaskQuery.matches` and :meth:`TaskQuery.sort_key` define.
+``TaskQuery.matches`` and ``TaskQuery.sort_key`` define.
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ class TaskQuery:
             raise ValidationError("priority", f"expected a Priority, got {self.priority!r}")
         if not isinstance(self.sort, TaskSort):
             raise ValidationError("sort", f"expected a TaskSort, got {self.sort!r}")
-        if not isinstance(self.offset, int) or self.offset < 0:
+        if type(self.offset) is not int or self.offset < 0:
             raise ValidationError("offset", "must be an integer >= 0")
-        if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_PAGE_SIZE:
+        if type(self.limit) is not int or not 1 <= self.limit <= MAX_PAGE_SIZE:
             raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
 
     def matches(self, task: Task) -> bool:
@@ -170,7 +170,7 @@ class Board:
     columns: tuple[BoardColumn, ...]
 
     def column(self, key: str) -> BoardColumn:
-        """The column of status ``key``; :class:`ValidationError` when not on the board."""
+        """The column of status ``key``; ``ValidationError`` when not on the board."""
         for column in self.columns:
             if column.status.key == key:
                 return column
@@ -179,7 +179,7 @@ class Board:
 
 def build_board(flow: Flow, tasks: Iterable[Task]) -> Board:
     """Group the live tasks of ``flow`` by enabled status, each column in
-    :func:`board_order`. Tasks of other flows, deleted tasks and tasks in a status
+    ``board_order``. Tasks of other flows, deleted tasks and tasks in a status
     that is not enabled in ``flow`` are left out."""
     grouped: dict[str, list[Task]] = {s.key: [] for s in flow.statuses if s.enabled}
     for task in tasks:
