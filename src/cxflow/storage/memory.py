@@ -10,7 +10,6 @@ single-process hosts that persist elsewhere.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from typing import Any
 
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -33,15 +32,24 @@ class _Tenant:
         self.events: list[dict[str, Any]] = []
 
 
+_EMPTY = _Tenant()
+"""Shared read-only view returned for tenants with no records."""
+
+
 class MemoryStore:
     """Implements ``cxflow.storage.Store`` in process memory."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._tenants: defaultdict[str, _Tenant] = defaultdict(_Tenant)
+        self._tenants: dict[str, _Tenant] = {}
 
     def _tenant(self, tenant: object) -> _Tenant:
-        return self._tenants[require_tenant(tenant)]
+        """The tenant's records; an empty view for unknown tenants (reads never
+        create entries, so arbitrary tenant ids cannot grow memory)."""
+        return self._tenants.get(require_tenant(tenant), _EMPTY)
+
+    def _tenant_for_write(self, tenant: str) -> _Tenant:
+        return self._tenants.setdefault(tenant, _Tenant())
 
     # -- flows ---------------------------------------------------------------------
 
@@ -52,7 +60,11 @@ class MemoryStore:
                 raise NotFound("flow", flow_id)
             if version is None:
                 data = versions[-1]
-            elif isinstance(version, int) and 1 <= version <= len(versions):
+            elif (
+                isinstance(version, int)
+                and not isinstance(version, bool)
+                and 1 <= version <= len(versions)
+            ):
                 data = versions[version - 1]
             else:
                 raise NotFound("flow", f"{flow_id}@v{version}")
@@ -90,9 +102,9 @@ class MemoryStore:
     # -- outbox --------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
-        if not isinstance(after, int) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after", "must be an integer >= 0")
-        if not isinstance(limit, int) or limit < 1:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValidationError("limit", "must be an integer >= 1")
         with self._lock:
             rows = self._tenant(tenant).events[after : after + limit]
@@ -104,6 +116,7 @@ class MemoryStore:
     # -- writes --------------------------------------------------------------------
 
     def commit(self, tenant: str, changes: ChangeSet) -> None:
+        tenant = require_tenant(tenant)
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
         # Serialise outside the lock; any bad value fails here, before a write.
@@ -111,7 +124,7 @@ class MemoryStore:
         tasks = [(t.id, t.version, to_dict(t)) for t in changes.tasks]
         events = [event_to_dict(_event(e)) for e in changes.events]
         with self._lock:
-            state = self._tenant(tenant)
+            state = self._tenant_for_write(tenant)
             self._check_flows(state, flows)
             self._check_tasks(state, tasks)
             for flow_id, _version, data in flows:

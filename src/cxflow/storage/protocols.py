@@ -68,6 +68,9 @@ class ChangeSet:
     - ``tasks``: task snapshots to write; version *n* requires stored *n - 1*
       (version 1: the id must be new).
     - ``events``: appended to the outbox in this order.
+
+    Records with the same id apply in order, so one set may carry a task at
+    v1 and v2 (create then change), but not v1 twice.
     """
 
     flows: tuple[Flow, ...] = attrs.field(default=(), converter=v.to_tuple)
@@ -139,7 +142,11 @@ class EventOutbox(Protocol):
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
         """Return up to ``limit`` events of ``tenant`` with position > ``after``,
         in position order. Positions start at 1 and increase by one per event,
-        in commit order, without gaps. ``limit`` must be at least 1."""
+        in commit order, without gaps.
+
+        ``after`` must be an integer >= 0 and ``limit`` an integer >= 1 (``bool``
+        is not an integer here); otherwise ``ValidationError`` with
+        ``field`` ``"after"`` or ``"limit"``."""
         ...
 
 

@@ -1,0 +1,63 @@
+"""Testing helpers for hosts and storage adapter authors (public API; requires pytest).
+
+- ``StoreContract`` and the per-tier contract classes: the conformance
+  suite every storage adapter passes by subclassing, as cxflow's own
+  ``MemoryStore`` does::
+
+      from cxflow.testing import StoreContract
+
+      class TestMyStore(StoreContract):
+          def make_store(self):
+              return MyStore(...)  # a new, empty store per call
+
+  Optionally override ``dispose_store(self, store)`` to clean up after each
+  test, and ``tenant`` / ``other_tenant`` to choose the tenant ids. Adapters
+  implementing only some tiers subclass just those classes
+  (``FlowStoreContract``, ``TaskStoreContract``, ...); every class
+  seeds its data through ``commit``. See ``cxflow.testing.contract``.
+- ``TestClock``: a frozen clock that moves only when told to.
+- ``RecordingSink``: an event sink that keeps ``(tenant, event)`` pairs.
+- ``sample_flow``, ``sample_task``, ``sample_task_history`` and
+  ``T0``: deterministic test data built with the pure commands.
+
+This package imports pytest; install it with the ``test`` extra.
+"""
+
+import pytest
+
+# Plain asserts in the contract classes get pytest's detailed failure messages.
+pytest.register_assert_rewrite("cxflow.testing.contract")
+
+from cxflow.clock import TestClock  # noqa: E402
+from cxflow.testing.contract import (  # noqa: E402
+    ChangeWriterContract,
+    EventOutboxContract,
+    FlowStoreContract,
+    StoreContract,
+    TaskQueryContract,
+    TaskStoreContract,
+    TenantIsolationContract,
+)
+from cxflow.testing.fixtures import (  # noqa: E402
+    T0,
+    RecordingSink,
+    sample_flow,
+    sample_task,
+    sample_task_history,
+)
+
+__all__ = [
+    "T0",
+    "ChangeWriterContract",
+    "EventOutboxContract",
+    "FlowStoreContract",
+    "RecordingSink",
+    "StoreContract",
+    "TaskQueryContract",
+    "TaskStoreContract",
+    "TenantIsolationContract",
+    "TestClock",
+    "sample_flow",
+    "sample_task",
+    "sample_task_history",
+]
