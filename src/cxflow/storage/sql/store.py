@@ -1,0 +1,449 @@
+"""``SqlStore``: the storage protocols on SQLAlchemy Core (SQLite and PostgreSQL).
+
+Build it from an ``Engine`` (cxflow opens a connection and a
+transaction per call) or from an open ``Connection`` (cxflow
+works inside the host's transaction: see ``SqlStore``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cxflow.errors import ConflictError, CxflowError, NotFound, StorageError, ValidationError
+from cxflow.events import Event
+from cxflow.flows.model import Flow
+from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
+from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
+from cxflow.storage.sql import schema
+from cxflow.storage.sql.schema import events, flows, outbox_heads, tasks
+from cxflow.tasks.model import Task
+from cxflow.tasks.query import Page, TaskQuery, TaskSort
+
+__all__ = ["SqlStore"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_WRITE = {"cxflow_write": True}
+"""Execution option marking cxflow's write transactions (SQLite: BEGIN IMMEDIATE)."""
+
+# SQLSTATEs of a lost race on PostgreSQL: serialization failure, deadlock victim.
+_RACE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _micros(value: datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // _MICROSECOND
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
+    """Map a driver error onto the cxflow error tree."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return ConflictError(f"{what}: a concurrent write got there first ({exc.orig})")
+    driver_error = getattr(exc, "orig", None)
+    if getattr(driver_error, "sqlstate", None) in _RACE_SQLSTATES:
+        return ConflictError(f"{what}: lost a race with a concurrent transaction ({driver_error})")
+    return StorageError(f"{what} failed: {exc}")
+
+
+class SqlStore:
+    """Implements ``cxflow.storage.Store`` on SQLite or PostgreSQL.
+
+    ``bind`` is an ``Engine`` or an open ``Connection``:
+
+    - **Engine**: each read runs on its own connection; each ``commit`` is
+      one transaction that cxflow commits.
+    - **Connection**: every call runs on the host's connection. If a
+      transaction is open, ``commit`` writes inside it under a SAVEPOINT
+      (a refused commit rolls back only cxflow's part) and the writes become
+      durable when the *host* commits; if none is open, cxflow begins one and
+      commits it.
+
+    Create the tables once with ``create_schema``. For SQLite use
+    ``cxflow.storage.sql.sqlite_engine`` (or ``configure_sqlite`` on
+    your engine) so writes take the lock up front (``BEGIN IMMEDIATE``) and
+    wait for each other (busy timeout) instead of failing.
+
+    Driver errors are translated: a unique-key violation or a PostgreSQL
+    serialization failure/deadlock is a ``ConflictError``,
+    anything else a ``StorageError`` with the driver error as
+    ``__cause__``.
+    """
+
+    def __init__(self, bind: sa.Engine | sa.Connection) -> None:
+        if not isinstance(bind, sa.Engine | sa.Connection):
+            raise ValidationError("bind", "expected a SQLAlchemy Engine or Connection")
+        self._bind = bind
+
+    @property
+    def bind(self) -> sa.Engine | sa.Connection:
+        """The engine or connection this store runs on."""
+        return self._bind
+
+    @property
+    def dialect(self) -> str:
+        """The database dialect name (``"sqlite"`` or ``"postgresql"``)."""
+        return self._bind.dialect.name
+
+    # -- transactions ----------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            if isinstance(self._bind, sa.Engine):
+                with self._bind.connect() as conn:
+                    yield conn
+            else:
+                yield self._bind
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc, what) from exc
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            if isinstance(self._bind, sa.Engine):
+                with self._bind.connect() as conn:
+                    conn.execution_options(**_WRITE)
+                    with conn.begin():
+                        yield conn
+            elif self._bind.in_transaction():
+                with self._bind.begin_nested():
+                    yield self._bind
+            else:
+                with self._bind.begin():
+                    yield self._bind
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc, what) from exc
+
+    # -- schema ----------------------------------------------------------------------
+
+    def create_schema(self) -> int:
+        """Create the tables if missing, or upgrade them; return the schema version.
+
+        Idempotent. Raises ``StorageError`` when the database was
+        written by a newer cxflow (its schema version is higher than this one's).
+        """
+        info = schema.schema_info
+        with self._writing("create_schema") as conn:
+            schema.metadata.create_all(conn)
+            found = conn.execute(
+                sa.select(info.c.version).where(info.c.component == "cxflow")
+            ).scalar_one_or_none()
+            if found is None:
+                conn.execute(sa.insert(info).values(component="cxflow",
+                                                    version=schema.SCHEMA_VERSION))
+                return schema.SCHEMA_VERSION
+            if found > schema.SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database has cxflow schema v{found}, newer than this cxflow's "
+                    f"v{schema.SCHEMA_VERSION}; upgrade cxflow"
+                )
+            for version in range(found, schema.SCHEMA_VERSION):
+                schema.UPGRADES[version](conn)
+            conn.execute(
+                sa.update(info)
+                .where(info.c.component == "cxflow")
+                .values(version=schema.SCHEMA_VERSION)
+            )
+            return schema.SCHEMA_VERSION
+
+    def schema_version(self) -> int | None:
+        """The schema version recorded in the database, or ``None`` before
+        ``create_schema``."""
+        info = schema.schema_info
+        with self._reading("schema_version") as conn:
+            if not sa.inspect(conn).has_table(info.name):
+                return None
+            version: int | None = conn.execute(
+                sa.select(info.c.version).where(info.c.component == "cxflow")
+            ).scalar_one_or_none()
+            return version
+
+    def drop_schema(self) -> None:
+        """Drop every cxflow table. **Deletes all cxflow data of every tenant.**"""
+        with self._writing("drop_schema") as conn:
+            schema.metadata.drop_all(conn)
+
+    # -- flows -----------------------------------------------------------------------
+
+    def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
+        tenant = require_tenant(tenant)
+        if version is not None and (
+            not isinstance(version, int) or isinstance(version, bool) or version < 1
+        ):
+            raise NotFound("flow", f"{flow_id}@v{version}")
+        query = sa.select(flows.c.data).where(flows.c.tenant == tenant, flows.c.flow_id == flow_id)
+        if version is None:
+            query = query.order_by(flows.c.version.desc()).limit(1)
+        else:
+            query = query.where(flows.c.version == version)
+        with self._reading("get_flow") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound("flow", flow_id if version is None else f"{flow_id}@v{version}")
+        return from_dict(Flow, json.loads(data))
+
+    def list_flows(self, tenant: str) -> list[Flow]:
+        tenant = require_tenant(tenant)
+        latest = (
+            sa.select(flows.c.flow_id, sa.func.max(flows.c.version).label("version"))
+            .where(flows.c.tenant == tenant)
+            .group_by(flows.c.flow_id)
+            .subquery()
+        )
+        query = sa.select(flows.c.data).join(
+            latest,
+            sa.and_(flows.c.flow_id == latest.c.flow_id, flows.c.version == latest.c.version),
+        ).where(flows.c.tenant == tenant)
+        with self._reading("list_flows") as conn:
+            rows = conn.execute(query).scalars().all()
+        found = [from_dict(Flow, json.loads(data)) for data in rows]
+        return sorted(found, key=lambda flow: flow.id)  # code-point order, as documented
+
+    def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
+        tenant = require_tenant(tenant)
+        query = (
+            sa.select(flows.c.data)
+            .where(flows.c.tenant == tenant, flows.c.flow_id == flow_id)
+            .order_by(flows.c.version)
+        )
+        with self._reading("list_flow_versions") as conn:
+            rows = conn.execute(query).scalars().all()
+        if not rows:
+            raise NotFound("flow", flow_id)
+        return [from_dict(Flow, json.loads(data)) for data in rows]
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def get_task(self, tenant: str, task_id: str) -> Task:
+        tenant = require_tenant(tenant)
+        query = sa.select(tasks.c.data).where(tasks.c.tenant == tenant, tasks.c.task_id == task_id)
+        with self._reading("get_task") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound("task", task_id)
+        return from_dict(Task, json.loads(data))
+
+    def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
+        tenant = require_tenant(tenant)
+        if not isinstance(query, TaskQuery):
+            raise ValidationError("query", "expected a TaskQuery")
+        where = self._filters(tenant, query)
+        count = sa.select(sa.func.count()).select_from(tasks).where(*where)
+        page = (
+            sa.select(tasks.c.data)
+            .where(*where)
+            .order_by(*self._order(query))
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        with self._reading("query_tasks") as conn:
+            total = conn.execute(count).scalar_one()
+            rows = conn.execute(page).scalars().all()
+        return Page(
+            items=tuple(from_dict(Task, json.loads(data)) for data in rows),
+            total=total,
+            offset=query.offset,
+            limit=query.limit,
+        )
+
+    @staticmethod
+    def _filters(tenant: str, query: TaskQuery) -> list[sa.ColumnElement[bool]]:
+        c = tasks.c
+        where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
+        if query.deleted is not None:
+            where.append(c.deleted == query.deleted)
+        if query.flow_id is not None:
+            where.append(c.flow_id == query.flow_id)
+        if query.statuses is not None:
+            where.append(c.status.in_(query.statuses))
+        if query.assignee is not None:
+            where.append(c.assignee == query.assignee)
+        if query.priority is not None:
+            where.append(c.priority_rank == query.priority.rank)
+        if query.conversation_id is not None:
+            where.append(c.conversation_id == query.conversation_id)
+        if query.overdue is not None:
+            overdue = sa.and_(
+                c.due_at_us.is_not(None),
+                c.completed_at_us.is_(None),
+                c.due_at_us < _micros(query.at),
+            )
+            where.append(overdue if query.overdue else sa.not_(overdue))
+        return where
+
+    def _order(self, query: TaskQuery) -> list[sa.ColumnElement[Any]]:
+        c = tasks.c
+        # Strings sort by code point, as in Python: PostgreSQL needs the "C" collation.
+        if self.dialect == "postgresql":
+            task_id: sa.ColumnElement[Any] = c.task_id.collate("C")
+            title: sa.ColumnElement[Any] = c.title_key.collate("C")
+        else:
+            task_id, title = c.task_id, c.title_key
+        no_due = sa.case((c.due_at_us.is_(None), 1), else_=0)
+        due_or_created = sa.func.coalesce(c.due_at_us, c.created_at_us)
+        keys: list[sa.ColumnElement[Any]]
+        match query.sort:
+            case TaskSort.PRIORITY:
+                keys = [c.priority_rank, no_due, due_or_created, c.created_at_us, task_id]
+            case TaskSort.DUE_AT:
+                keys = [no_due, due_or_created, task_id]
+            case TaskSort.CREATED_AT:
+                keys = [c.created_at_us, task_id]
+            case TaskSort.UPDATED_AT:
+                keys = [c.updated_at_us, task_id]
+            case TaskSort.TITLE:
+                keys = [title, task_id]
+        return [key.desc() for key in keys] if query.descending else [key.asc() for key in keys]
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        tenant = require_tenant(tenant)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValidationError("after", "must be an integer >= 0")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValidationError("limit", "must be an integer >= 1")
+        query = (
+            sa.select(events.c.position, events.c.data)
+            .where(events.c.tenant == tenant, events.c.position > after)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        with self._reading("read_events") as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredEvent(position=position, event=event_from_dict(json.loads(data)))
+            for position, data in rows
+        ]
+
+    # -- writes ----------------------------------------------------------------------
+
+    def commit(self, tenant: str, changes: ChangeSet) -> None:
+        tenant = require_tenant(tenant)
+        if not isinstance(changes, ChangeSet):
+            raise ValidationError("changes", "expected a ChangeSet")
+        if not changes:
+            return
+        # Serialise before touching the database: bad values fail with nothing written.
+        flow_rows = [(f.id, f.version, _dumps(to_dict(f))) for f in changes.flows]
+        task_rows = [_task_row(tenant, task) for task in changes.tasks]
+        event_rows = [_event_row(event) for event in changes.events]
+        with self._writing("commit") as conn:
+            self._write_flows(conn, tenant, flow_rows)
+            self._write_tasks(conn, tenant, task_rows)
+            self._append_events(conn, tenant, event_rows)
+
+    @staticmethod
+    def _write_flows(
+        conn: sa.Connection, tenant: str, rows: Sequence[tuple[str, int, str]]
+    ) -> None:
+        latest: dict[str, int] = {}
+        for flow_id, version, data in rows:
+            if flow_id not in latest:
+                stored = conn.execute(
+                    sa.select(sa.func.max(flows.c.version)).where(
+                        flows.c.tenant == tenant, flows.c.flow_id == flow_id
+                    )
+                ).scalar_one()
+                latest[flow_id] = stored or 0
+            if version != latest[flow_id] + 1:
+                raise ConflictError(
+                    f"flow {flow_id!r}: cannot write v{version} over stored v{latest[flow_id]}"
+                )
+            conn.execute(
+                sa.insert(flows).values(tenant=tenant, flow_id=flow_id, version=version, data=data)
+            )
+            latest[flow_id] = version
+
+    @staticmethod
+    def _write_tasks(conn: sa.Connection, tenant: str, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            version = row["version"]
+            if version == 1:
+                conn.execute(sa.insert(tasks).values(**row))
+                continue
+            done = conn.execute(
+                sa.update(tasks)
+                .where(
+                    tasks.c.tenant == tenant,
+                    tasks.c.task_id == row["task_id"],
+                    tasks.c.version == version - 1,
+                )
+                .values(**row)
+            )
+            if done.rowcount != 1:
+                stored = conn.execute(
+                    sa.select(tasks.c.version).where(
+                        tasks.c.tenant == tenant, tasks.c.task_id == row["task_id"]
+                    )
+                ).scalar_one_or_none()
+                raise ConflictError(
+                    f"task {row['task_id']!r}: cannot write v{version} over stored "
+                    f"v{stored or 0}"
+                )
+
+    def _append_events(
+        self, conn: sa.Connection, tenant: str, rows: Sequence[tuple[str, str]]
+    ) -> None:
+        if not rows:
+            return
+        count = len(rows)
+        # One upsert reserves the positions; its row lock orders concurrent commits.
+        upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        reserve = (
+            upsert(outbox_heads)
+            .values(tenant=tenant, last_position=count)
+            .on_conflict_do_update(
+                index_elements=[outbox_heads.c.tenant],
+                set_={"last_position": outbox_heads.c.last_position + count},
+            )
+            .returning(outbox_heads.c.last_position)
+        )
+        last = conn.execute(reserve).scalar_one()
+        first = last - count + 1
+        conn.execute(
+            sa.insert(events),
+            [
+                {"tenant": tenant, "position": first + i, "type": kind, "data": data}
+                for i, (kind, data) in enumerate(rows)
+            ],
+        )
+
+
+def _task_row(tenant: str, task: Task) -> dict[str, Any]:
+    if not isinstance(task, Task):
+        raise ValidationError("tasks", f"expected a Task, got {type(task).__name__}")
+    return {
+        "tenant": tenant,
+        "task_id": task.id,
+        "version": task.version,
+        "flow_id": task.flow_id,
+        "status": task.status,
+        "assignee": task.assignee,
+        "conversation_id": task.conversation_id,
+        "priority_rank": task.priority.rank,
+        "due_at_us": _micros(task.due_at),
+        "created_at_us": _micros(task.created_at),
+        "updated_at_us": _micros(task.updated_at),
+        "completed_at_us": _micros(task.completed_at),
+        "deleted": task.deleted,
+        "title_key": task.title.casefold(),
+        "data": _dumps(to_dict(task)),
+    }
+
+
+def _event_row(event: object) -> tuple[str, str]:
+    if not isinstance(event, Event):
+        raise ValidationError("events", f"expected an Event, got {type(event).__name__}")
+    return type(event).type, _dumps(event_to_dict(event))
