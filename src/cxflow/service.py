@@ -39,6 +39,10 @@ class EventSink(Protocol):
         ...
 
 
+_FLOW_CACHE_SIZE = 1024
+"""Flow versions kept by one service (oldest dropped first)."""
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -50,6 +54,11 @@ class TaskService:
     every task change) makes a call fail with ``ConflictError``
     when the task changed since the caller read it; without it, a change
     still fails if another writer commits between this call's read and write.
+
+    Flow versions are immutable once stored, so the service caches those it
+    reads. A service bound to a host's transaction (``SqlStore(connection)``)
+    should live no longer than that transaction: after a rollback it could
+    otherwise keep a flow version the database no longer has.
     """
 
     def __init__(
@@ -63,6 +72,7 @@ class TaskService:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.sink = sink
         self._new_id = new_id
+        self._flow_versions: dict[tuple[str, str, int], Flow] = {}
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -95,7 +105,16 @@ class TaskService:
         return updated
 
     def _task_flow(self, tenant: str, task: Task) -> Flow:
-        return self.store.get_flow(tenant, task.flow_id, task.flow_version)
+        """The flow version ``task`` runs on. Stored flow versions never change,
+        so they are cached per (tenant, flow, version), bounded in size."""
+        key = (tenant, task.flow_id, task.flow_version)
+        flow = self._flow_versions.get(key)
+        if flow is None:
+            flow = self.store.get_flow(tenant, task.flow_id, task.flow_version)
+            if len(self._flow_versions) >= _FLOW_CACHE_SIZE:
+                self._flow_versions.pop(next(iter(self._flow_versions)))
+            self._flow_versions[key] = flow
+        return flow
 
     def _all_tasks(self, tenant: str, query: TaskQuery) -> Iterator[Task]:
         offset = 0
