@@ -50,6 +50,11 @@ non_empty_texts = st.text(min_size=1, max_size=20).filter(lambda s: bool(s.strip
 identifiers = st.text(
     alphabet=st.characters(min_codepoint=33, exclude_categories=("Cs",)), min_size=1, max_size=20
 ).filter(lambda s: s == s.strip())
+names = st.text(
+    alphabet=st.characters(min_codepoint=32, exclude_categories=("Cs", "Cc")),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: bool(s.strip()))
 keys = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,12}", fullmatch=True)
 media_types = st.from_regex(r"[a-z0-9.+-]{1,10}/[a-z0-9.+-]{1,10}", fullmatch=True)
 
@@ -184,9 +189,9 @@ def tasks(draw: st.DrawFn) -> Task:
         description=draw(texts),
         priority=draw(st.sampled_from(Priority)),
         due_at=draw(st.none() | aware_datetimes),
-        assignee=draw(st.none() | non_empty_texts),
+        assignee=draw(st.none() | names),
         conversation_id=draw(st.none() | non_empty_texts),
-        watchers=draw(st.lists(non_empty_texts, max_size=3)),
+        watchers=draw(st.lists(names, max_size=3)),
         status=draw(st.sampled_from(["new", "doing", "waiting", "done"])),
         task_type=draw(st.none() | identifiers),
     )

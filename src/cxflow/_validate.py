@@ -44,6 +44,43 @@ def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> No
         )
 
 
+MAX_NAME = 200
+
+
+def check_name(value: object, field: str) -> str:
+    """Return ``value`` if it is a name: a tag, an agent, an assignee — non-blank
+    text of at most 200 characters without control characters (which some
+    databases cannot store); else raise ``ValidationError`` naming ``field``."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_NAME
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    ):
+        raise ValidationError(
+            field,
+            f"{value!r} is not a valid name (non-blank text, at most {MAX_NAME} "
+            "characters, no control characters)",
+        )
+    return value
+
+
+def optional_name(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None`` or a name (see ``check_name``)."""
+    if value is not None:
+        check_name(value, attribute.name)
+
+
+def names(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A tuple of names (see ``check_name``)."""
+    if not isinstance(value, tuple):
+        raise ValidationError(
+            attribute.name, f"expected a list of names, got {type(value).__name__}"
+        )
+    for index, item in enumerate(value):
+        check_name(item, f"{attribute.name}[{index}]")
+
+
 def optional_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """``None`` or non-empty text."""
     if value is not None:

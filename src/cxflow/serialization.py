@@ -1,6 +1,7 @@
 """The one cattrs converter: cxflow values to JSON-ready dicts and back.
 
 - Datetimes are ISO 8601 strings with an offset; naive ones are refused.
+- Durations (``timedelta``) are integer microseconds; dates are ISO 8601 text.
 - Enums are their values; tuples become lists.
 - Primitive types are strict: ``"5"`` is not an int and ``1`` is not a bool.
 - Unknown keys are refused (``forbid_extra_keys``).
@@ -14,7 +15,7 @@ Every structuring failure is raised as ``cxflow.ValidationError`` whose
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import cattrs
@@ -36,6 +37,7 @@ class _ValueRefused(ValidationError):
 
 
 _FIELD_MARK = " @@"
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _make_converter() -> cattrs.Converter:
@@ -54,6 +56,24 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook(datetime, lambda d: ensure_aware(d, "datetime").isoformat())
     conv.register_structure_hook(datetime, structure_datetime)
+
+    def structure_timedelta(value: Any, _: type) -> timedelta:
+        if type(value) is not int:
+            raise _ValueRefused("timedelta", f"expected integer microseconds, got {value!r}")
+        return timedelta(microseconds=value)
+
+    def structure_date(value: Any, _: type) -> date:
+        if not isinstance(value, str):
+            raise _ValueRefused("date", f"expected an ISO 8601 date string, got {value!r}")
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise _ValueRefused("date", f"{value!r} is not an ISO 8601 date") from exc
+
+    conv.register_unstructure_hook(date, date.isoformat)
+    conv.register_structure_hook(date, structure_date)
+    conv.register_unstructure_hook(timedelta, lambda d: d // _MICROSECOND)
+    conv.register_structure_hook(timedelta, structure_timedelta)
 
     def strict(kind: type[Any]) -> Any:
         def structure(value: Any, _: type) -> Any:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from cxflow._validate import actor
+from cxflow._validate import actor, check_name
 from cxflow.clock import ensure_aware
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import (
@@ -174,7 +174,7 @@ def create_task(
         priority=priority,
         due_at=due_at,
         task_type=task_type,
-        watchers=tuple(dict.fromkeys(_text(w, "watchers") for w in watchers)),
+        watchers=tuple(dict.fromkeys(check_name(w, "watchers") for w in watchers)),
         todos=todos,
         history=(StatusChange(source=None, target=start.key, by=by, at=at,
                               flow_version=flow.version),),
@@ -346,7 +346,7 @@ def add_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
     at = ensure_aware(at, "at")
     by = actor(by)
     _live(task)
-    watcher = _text(watcher, "watcher")
+    watcher = check_name(watcher, "watcher")
     if watcher in task.watchers:
         return task, []
     updated = _evolve(task, at, watchers=(*task.watchers, watcher))

@@ -101,7 +101,7 @@ class Task:
     created_by: str = attrs.field(validator=v.non_empty_text)
     description: str = attrs.field(default="", validator=v.text)
     conversation_id: str | None = attrs.field(default=None, validator=v.optional_text)
-    assignee: str | None = attrs.field(default=None, validator=v.optional_text)
+    assignee: str | None = attrs.field(default=None, validator=v.optional_name)
     priority: Priority = attrs.field(default=Priority.NORMAL, validator=v.instance_of(Priority))
     due_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
@@ -109,7 +109,7 @@ class Task:
     task_type: str | None = attrs.field(default=None)
     """The task type of a flow A/B experiment this task was assigned through."""
     watchers: tuple[str, ...] = attrs.field(
-        default=(), converter=v.to_tuple, validator=v.tuple_of(str)
+        default=(), converter=v.to_tuple, validator=v.names
     )
     comments: tuple[Comment, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.tuple_of(Comment)
