@@ -18,9 +18,33 @@ from cxflow.tasks.model import Priority
 
 __all__ = [
     "EVENT_TYPES",
+    "CloseMessageRequested",
+    "ConversationAssigned",
+    "ConversationClosed",
+    "ConversationEvent",
+    "ConversationMessageRecorded",
+    "ConversationOpened",
+    "ConversationPriorityChanged",
+    "ConversationReopened",
+    "ConversationWaitingChanged",
+    "CustomerEvent",
+    "CustomerPlanChanged",
+    "CustomerTagAdded",
+    "CustomerTagRemoved",
     "Event",
     "FlowSaved",
     "MaterialSendRequested",
+    "RoomTagAdded",
+    "RoomTagRemoved",
+    "SlaActivated",
+    "SlaBreached",
+    "SlaEvent",
+    "SlaFulfilled",
+    "SlaPaused",
+    "SlaResumed",
+    "SlaStopped",
+    "SlaWarning",
+    "SurveyRequested",
     "TaskAttachmentAdded",
     "TaskCommented",
     "TaskCreated",
@@ -30,6 +54,8 @@ __all__ = [
     "TaskOverdue",
     "TaskRestored",
     "TaskUpdated",
+    "TimeTriggerFired",
+    "TimerFired",
     "TodoAdded",
     "TodoChecked",
     "TodoUnchecked",
@@ -177,6 +203,252 @@ class TaskOverdue(TaskEvent):
     due_at: datetime
 
 
+# -- conversations and customers ----------------------------------------------------
+#
+# Enum-valued facts (author kind, auto-close rule) are carried as their ``.value``
+# text, as ``TaskMoved`` carries status kinds: ``cxflow.events`` must not import
+# ``cxflow.conversations`` (whose commands import this module).
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationEvent(Event):
+    """Base of events about one conversation."""
+
+    conversation_id: str
+    customer_id: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationOpened(ConversationEvent):
+    """A conversation opened; ``plan`` is the customer's plan snapshot."""
+
+    type: ClassVar[str] = "conversation.opened"
+    channel: str
+    plan: str | None = None
+    priority: Priority = Priority.NORMAL
+    assignee: str | None = None
+    room_tags: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationMessageRecorded(ConversationEvent):
+    """cxflow was told of a message (``at`` is the message's instant).
+
+    ``author_kind`` is an ``AuthorKind`` value. ``counted`` is true for the
+    messages timers look at: the customer's and human agents' non-automatic
+    ones. ``agent_reply`` is true for a human agent's non-automatic message;
+    ``first_agent_reply`` when this message became the earliest agent reply.
+    """
+
+    type: ClassVar[str] = "conversation.message_recorded"
+    author_kind: str
+    automatic: bool = False
+    author_id: str | None = None
+    counted: bool = False
+    agent_reply: bool = False
+    first_agent_reply: bool = False
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationAssigned(ConversationEvent):
+    """The assignee changed (``None``: unassigned)."""
+
+    type: ClassVar[str] = "conversation.assigned"
+    assignee: str | None
+    previous: str | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationWaitingChanged(ConversationEvent):
+    """The conversation started or stopped waiting (SLA clocks pause while waiting)."""
+
+    type: ClassVar[str] = "conversation.waiting_changed"
+    waiting: bool
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationPriorityChanged(ConversationEvent):
+    type: ClassVar[str] = "conversation.priority_changed"
+    priority: Priority
+    previous: Priority
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class RoomTagAdded(ConversationEvent):
+    """A room tag (lives and dies with this conversation) was added."""
+
+    type: ClassVar[str] = "conversation.room_tag_added"
+    tag: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class RoomTagRemoved(ConversationEvent):
+    type: ClassVar[str] = "conversation.room_tag_removed"
+    tag: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationClosed(ConversationEvent):
+    """A conversation closed.
+
+    ``rule`` is the ``AutoCloseRule`` value for an auto-close, ``None`` for a
+    close by hand. ``agent_replied`` tells whether a human agent ever replied.
+    ``no_agent_reply`` flags an auto-close by the *agent did not answer* rule
+    where no agent ever answered (hosts use it for billing and for not
+    delivering the close message, e.g. KakaoTalk channel rooms).
+    """
+
+    type: ClassVar[str] = "conversation.closed"
+    reason: str | None = None
+    rule: str | None = None
+    agent_replied: bool = False
+    no_agent_reply: bool = False
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationReopened(ConversationEvent):
+    type: ClassVar[str] = "conversation.reopened"
+    reason: str | None = None
+    reopen_count: int = 1
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CloseMessageRequested(ConversationEvent):
+    """Intent: send the tenant's close message into the conversation.
+
+    With ``deliver=False`` the host shows it to agents but does not deliver it to
+    the customer (``no_agent_reply`` says why).
+    """
+
+    type: ClassVar[str] = "conversation.close_message_requested"
+    rule: str | None = None
+    deliver: bool = True
+    no_agent_reply: bool = False
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SurveyRequested(ConversationEvent):
+    """Intent: send the satisfaction survey (``deliver`` as for the close message)."""
+
+    type: ClassVar[str] = "conversation.survey_requested"
+    rule: str | None = None
+    deliver: bool = True
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CustomerEvent(Event):
+    """Base of events about one customer."""
+
+    customer_id: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CustomerTagAdded(CustomerEvent):
+    """A customer tag (follows the customer into later conversations) was added."""
+
+    type: ClassVar[str] = "customer.tag_added"
+    tag: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CustomerTagRemoved(CustomerEvent):
+    type: ClassVar[str] = "customer.tag_removed"
+    tag: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CustomerPlanChanged(CustomerEvent):
+    type: ClassVar[str] = "customer.plan_changed"
+    plan: str | None
+    previous: str | None = None
+
+
+# -- timers, SLA and time triggers -------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class TimerFired(Event):
+    """A durable timer fired (once per ``(timer_id, cycle)``: the dedupe key).
+    ``handled`` is false when no handler was registered for its kind."""
+
+    type: ClassVar[str] = "timer.fired"
+    timer_id: str
+    kind: str
+    subject_id: str
+    cycle: int
+    deadline: datetime
+    handled: bool = True
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaEvent(ConversationEvent):
+    """Base of SLA clock events: ``metric`` is ``first_response``,
+    ``next_response`` or ``resolution``; ``due_at`` the breach instant while
+    the clock runs; ``consumed_us`` the business time used, in microseconds."""
+
+    metric: str
+    target_us: int
+    consumed_us: int
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaActivated(SlaEvent):
+    type: ClassVar[str] = "sla.activated"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaPaused(SlaEvent):
+    type: ClassVar[str] = "sla.paused"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaResumed(SlaEvent):
+    type: ClassVar[str] = "sla.resumed"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaFulfilled(SlaEvent):
+    type: ClassVar[str] = "sla.fulfilled"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaStopped(SlaEvent):
+    """The clock ended without being met or missed (e.g. the conversation closed
+    while a next response was pending)."""
+
+    type: ClassVar[str] = "sla.stopped"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaWarning(SlaEvent):
+    """The breach is near (the policy's ``warn_before`` ahead of ``due_at``)."""
+
+    type: ClassVar[str] = "sla.warning"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SlaBreached(SlaEvent):
+    """The target was missed. ``escalation`` names the policy's escalation
+    actions for the host (or the rule engine) to perform."""
+
+    type: ClassVar[str] = "sla.breached"
+    escalation: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class TimeTriggerFired(ConversationEvent):
+    """A time trigger's condition held for its duration: perform ``action``
+    (``notify`` or ``escalate``) towards ``target``. An intent for the host."""
+
+    type: ClassVar[str] = "trigger.fired"
+    trigger_id: str
+    action: str
+    target: str
+    note: str = ""
+    since: datetime
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -195,6 +467,29 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskDeleted,
         TaskRestored,
         TaskOverdue,
+        ConversationOpened,
+        ConversationMessageRecorded,
+        ConversationAssigned,
+        ConversationWaitingChanged,
+        ConversationPriorityChanged,
+        RoomTagAdded,
+        RoomTagRemoved,
+        ConversationClosed,
+        ConversationReopened,
+        CloseMessageRequested,
+        SurveyRequested,
+        CustomerTagAdded,
+        CustomerTagRemoved,
+        CustomerPlanChanged,
+        TimerFired,
+        SlaActivated,
+        SlaPaused,
+        SlaResumed,
+        SlaFulfilled,
+        SlaStopped,
+        SlaWarning,
+        SlaBreached,
+        TimeTriggerFired,
     )
 }
 """Tag -> event class: the explicit map the serializer uses (never an import by name)."""
