@@ -7,15 +7,15 @@ from cxflow import TaskService
 from cxflow.storage import MemoryStore
 from cxflow.testing import (
     T0,
+    FullStoreContract,
     RecordingSink,
-    StoreContract,
     TestClock,
     sample_flow,
     sample_task_history,
 )
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(FullStoreContract):
     def make_store(self) -> MemoryStore:
         return MemoryStore()
 

@@ -1,4 +1,4 @@
-"""``SqlStore`` passes the storage contract suite on SQLite (memory and file),
+"""``SqlStore`` passes the full storage contract suite on SQLite (memory and file),
 through a host's connection, and on PostgreSQL — by subclassing, as any
 user's adapter would."""
 
@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from cxflow.storage.sql import SqlStore, sqlite_engine
-from cxflow.testing import StoreContract
+from cxflow.testing import FullStoreContract
 
 
-class TestSqliteMemoryStore(StoreContract):
+class TestSqliteMemoryStore(FullStoreContract):
     def make_store(self) -> SqlStore:
         store = SqlStore(sqlite_engine())
         store.create_schema()
         return store
 
 
-class TestSqliteFileStore(StoreContract):
+class TestSqliteFileStore(FullStoreContract):
     @pytest.fixture(autouse=True)
     def _database_file(self, tmp_path: Path) -> None:
         self.path = tmp_path / "cxflow.db"
@@ -36,7 +36,7 @@ class TestSqliteFileStore(StoreContract):
         self.engine.dispose()
 
 
-class TestSqliteHostConnectionStore(StoreContract):
+class TestSqliteHostConnectionStore(FullStoreContract):
     """The host hands cxflow an open connection, outside any transaction."""
 
     def make_store(self) -> SqlStore:
@@ -51,7 +51,7 @@ class TestSqliteHostConnectionStore(StoreContract):
         self.engine.dispose()
 
 
-class TestPostgresStore(StoreContract):
+class TestPostgresStore(FullStoreContract):
     @pytest.fixture(autouse=True)
     def _postgres(self, fresh_postgres_store: Callable[[], SqlStore]) -> None:
         self.fresh_store = fresh_postgres_store

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
-from cxflow import StorageError
+from cxflow import ChangeSet, StorageError
+from cxflow.conversations.query import ConversationQuery
+from cxflow.events import Event
 from cxflow.storage.sql import SCHEMA_VERSION, SqlStore, sqlite_engine
 from cxflow.storage.sql import schema as sql_schema
+from cxflow.tasks import commands
+from cxflow.tasks.model import Task
+from cxflow.testing import T0, sample_conversation, sample_flow, sample_timer
+
+HOUR = timedelta(hours=1)
 
 TENANT_FREE_TABLES = {"cxflow_schema"}
 """Tables allowed to lack the tenant: the schema-version row holds no tenant data."""
@@ -104,3 +114,138 @@ def test_drop_schema_removes_every_table() -> None:
     store.create_schema()
     store.drop_schema()
     assert [t for t in sa.inspect(engine).get_table_names() if t.startswith("cxflow_")] == []
+
+
+# -- the upgrade from schema v1 (flows, tasks, outbox) to v2 (conversations, timers) ------
+
+V1_TABLES = ("cxflow_schema", "cxflow_flows", "cxflow_tasks", "cxflow_outbox_heads",
+             "cxflow_events")
+V2_TABLE_NAMES = {table.name for table in sql_schema.V2_TABLES}
+
+
+def _cxflow_tables(engine: sa.Engine) -> set[str]:
+    return {t for t in sa.inspect(engine).get_table_names() if t.startswith("cxflow_")}
+
+
+def _make_v1_database(engine: sa.Engine) -> None:
+    """Only the tables of schema v1, with version row 1, as cxflow 0.1 left them."""
+    v1 = sa.MetaData()
+    for name in V1_TABLES:
+        sql_schema.metadata.tables[name].to_metadata(v1)
+    with engine.begin() as conn:
+        v1.create_all(conn)
+        conn.execute(sa.insert(sql_schema.schema_info).values(component="cxflow", version=1))
+
+
+def _v1_records() -> tuple[Task, list[Event]]:
+    """A task of a v1 database and the events its creation appended."""
+    return commands.create_task(flow=sample_flow(), task_id="old-task", title="Kept",
+                                by="ana", at=T0)
+
+
+def _seed_v1_records(store: SqlStore) -> None:
+    """Records of the v1 tiers, written by today's store (they touch only v1 tables)."""
+    task, events = _v1_records()
+    store.commit("acme", ChangeSet(flows=(sample_flow(),), tasks=(task,), events=tuple(events)))
+
+
+def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
+    assert store.schema_version() == 2
+    assert _cxflow_tables(engine) >= V2_TABLE_NAMES
+    # The v1 records are intact...
+    assert store.get_flow("acme", "support") == sample_flow()
+    task, events = _v1_records()
+    assert store.get_task("acme", "old-task") == task
+    assert [e.event for e in store.read_events("acme")] == events
+    # ...and the v2 tiers work.
+    store.commit("acme", ChangeSet(
+        conversations=(sample_conversation(room_tags=("vip",)),), timers=(sample_timer(),),
+    ))
+    query = ConversationQuery(room_tag="vip")
+    assert [c.id for c in store.query_conversations("acme", query)] == ["conv-1"]
+    assert [t.id for t in store.claim_timers("acme", T0, worker="w", lease=HOUR)] == ["timer-1"]
+
+
+def test_schema_version_is_2() -> None:
+    assert SCHEMA_VERSION == 2
+    assert set(sql_schema.UPGRADES) == {1}
+
+
+def test_upgrade_step_1_creates_exactly_the_v2_tables() -> None:
+    engine = sqlite_engine()
+    _make_v1_database(engine)
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[1](conn)
+    assert _cxflow_tables(engine) == set(V1_TABLES) | V2_TABLE_NAMES
+
+
+def test_upgrade_step_1_is_idempotent() -> None:
+    engine = sqlite_engine()
+    store = SqlStore(engine)
+    store.create_schema()
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[1](conn)
+    assert _cxflow_tables(engine) == set(V1_TABLES) | V2_TABLE_NAMES
+
+
+def test_v1_database_upgrades_to_v2_keeping_its_records() -> None:
+    engine = sqlite_engine()
+    _make_v1_database(engine)
+    store = SqlStore(engine)
+    _seed_v1_records(store)
+    assert store.schema_version() == 1
+    assert store.create_schema() == 2
+    _assert_upgraded(store, engine)
+
+
+def test_v1_database_file_upgrades_to_v2_keeping_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    engine = sqlite_engine(path)
+    _make_v1_database(engine)
+    _seed_v1_records(SqlStore(engine))
+    engine.dispose()
+    engine = sqlite_engine(path)  # a later process, with the newer cxflow
+    try:
+        store = SqlStore(engine)
+        assert store.create_schema() == 2
+        _assert_upgraded(store, engine)
+    finally:
+        engine.dispose()
+
+
+def test_upgraded_database_is_left_alone_by_the_next_create_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = sqlite_engine()
+    _make_v1_database(engine)
+    store = SqlStore(engine)
+    store.create_schema()
+    ran: list[int] = []
+    monkeypatch.setattr(sql_schema, "UPGRADES", {1: lambda conn: ran.append(1)})
+    assert store.create_schema() == 2
+    assert ran == []
+
+
+def test_newer_database_is_refused_before_any_table_is_created() -> None:
+    engine = sqlite_engine()
+    _make_v1_database(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.update(sql_schema.schema_info).values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(StorageError, match="newer"):
+        SqlStore(engine).create_schema()
+    assert _cxflow_tables(engine) == set(V1_TABLES)
+
+
+def test_postgres_v1_database_upgrades_to_v2_keeping_its_records(
+    postgres_store: SqlStore,
+) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    # Turn the shared test database back into a v1 one: drop the v2 tables.
+    with engine.begin() as conn:
+        sql_schema.metadata.drop_all(conn, tables=list(sql_schema.V2_TABLES))
+        conn.execute(sa.update(sql_schema.schema_info).values(version=1))
+    assert not V2_TABLE_NAMES & _cxflow_tables(engine)
+    _seed_v1_records(postgres_store)
+    assert postgres_store.create_schema() == 2
+    _assert_upgraded(postgres_store, engine)

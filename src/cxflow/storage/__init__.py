@@ -4,22 +4,28 @@ from cxflow.storage.memory import MemoryStore
 from cxflow.storage.protocols import (
     ChangeSet,
     ChangeWriter,
+    ConversationStore,
     EventOutbox,
     FlowStore,
+    FullStore,
     Store,
     StoredEvent,
     TaskStore,
+    TimerStore,
     require_tenant,
 )
 
 __all__ = [
     "ChangeSet",
     "ChangeWriter",
+    "ConversationStore",
     "EventOutbox",
+    "FullStore",
     "FlowStore",
     "MemoryStore",
     "Store",
     "StoredEvent",
     "TaskStore",
+    "TimerStore",
     "require_tenant",
 ]

@@ -2,16 +2,22 @@
 
 Keeps every record as a JSON-ready dict made by ``cxflow.serialization``,
 so callers never share live objects with the store (the same isolation a SQL
-adapter gives). Thread-safe: one lock serialises commits and reads.
+adapter gives). Thread-safe: one lock serialises commits, claims and reads.
 Everything is lost when the process exits; use it for tests, demos and
 single-process hosts that persist elsewhere.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
+from cxflow.clock import ensure_aware
+from cxflow.conversations.model import Conversation, Customer
+from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
@@ -19,16 +25,45 @@ from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_d
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
+from cxflow.timers.model import Timer
 
-__all__ = ["MemoryStore"]
+__all__ = ["MAX_CLAIM", "MemoryStore", "check_claim_arguments"]
+
+MAX_CLAIM = 1000
+"""The most timers one ``claim_timers`` call may claim."""
+
+_R = TypeVar("_R")
+_V = TypeVar("_V", Task, Conversation, Customer)
+
+_Row = tuple[str, int, dict[str, Any]]
+"""(id, version, serialised record) of one record to write."""
+
+
+def check_claim_arguments(at: object, worker: object, lease: object, limit: object) -> datetime:
+    """Validate the arguments of ``TimerStore.claim_timers`` (after the tenant);
+    return ``at`` as aware UTC. Raises ``ValidationError`` naming ``worker``,
+    ``lease``, ``limit`` or ``at``. Shared by cxflow's adapters."""
+    if not isinstance(worker, str) or not worker.strip():
+        raise ValidationError("worker", "a claim needs a worker id (non-empty text)")
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValidationError("lease", "a lease must be a positive timedelta")
+    if type(limit) is not int or not 1 <= limit <= MAX_CLAIM:
+        raise ValidationError("limit", f"must be an integer from 1 to {MAX_CLAIM}")
+    return ensure_aware(at, "at")
 
 
 class _Tenant:
-    __slots__ = ("events", "flows", "tasks")
+    __slots__ = ("conversations", "customers", "due", "events", "flows", "tasks", "timers")
 
     def __init__(self) -> None:
         self.flows: dict[str, list[dict[str, Any]]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.timers: dict[str, dict[str, Any]] = {}
+        self.due: dict[str, tuple[datetime, datetime | None]] = {}
+        """Pending timers only: id -> (deadline, lease end), so claims need not
+        deserialise every timer."""
         self.events: list[dict[str, Any]] = []
 
 
@@ -37,7 +72,7 @@ _EMPTY = _Tenant()
 
 
 class MemoryStore:
-    """Implements ``cxflow.storage.Store`` in process memory."""
+    """Implements ``cxflow.storage.FullStore`` (every tier) in process memory."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -99,6 +134,75 @@ class MemoryStore:
             rows = list(self._tenant(tenant).tasks.values())
         return query.apply(from_dict(Task, data) for data in rows)
 
+    # -- conversations and customers -----------------------------------------------
+
+    def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
+        with self._lock:
+            data = self._tenant(tenant).conversations.get(conversation_id)
+        if data is None:
+            raise NotFound("conversation", conversation_id)
+        return from_dict(Conversation, data)
+
+    def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
+        require_tenant(tenant)
+        if not isinstance(query, ConversationQuery):
+            raise ValidationError("query", "expected a ConversationQuery")
+        with self._lock:
+            rows = list(self._tenant(tenant).conversations.values())
+        return query.apply(from_dict(Conversation, data) for data in rows)
+
+    def get_customer(self, tenant: str, customer_id: str) -> Customer:
+        with self._lock:
+            data = self._tenant(tenant).customers.get(customer_id)
+        if data is None:
+            raise NotFound("customer", customer_id)
+        return from_dict(Customer, data)
+
+    def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
+        require_tenant(tenant)
+        if not isinstance(query, CustomerQuery):
+            raise ValidationError("query", "expected a CustomerQuery")
+        with self._lock:
+            rows = list(self._tenant(tenant).customers.values())
+        return query.apply(from_dict(Customer, data) for data in rows)
+
+    # -- timers --------------------------------------------------------------------
+
+    def get_timer(self, tenant: str, timer_id: str) -> Timer:
+        with self._lock:
+            data = self._tenant(tenant).timers.get(timer_id)
+        if data is None:
+            raise NotFound("timer", timer_id)
+        return from_dict(Timer, data)
+
+    def claim_timers(
+        self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[Timer]:
+        tenant = require_tenant(tenant)
+        at = check_claim_arguments(at, worker, lease, limit)
+        with self._lock:
+            state = self._tenants.get(tenant)
+            if state is None:
+                return []
+            chosen = heapq.nsmallest(
+                limit,
+                (
+                    (deadline, timer_id)
+                    for timer_id, (deadline, lease_until) in state.due.items()
+                    if deadline <= at and (lease_until is None or lease_until <= at)
+                ),
+            )
+            claimed = [
+                from_dict(Timer, state.timers[timer_id]).claimed(worker, at, lease)
+                for _deadline, timer_id in chosen
+            ]
+            # Serialise every claim before storing any: all or nothing.
+            rows = [(timer, to_dict(timer)) for timer in claimed]
+            for timer, data in rows:
+                state.timers[timer.id] = data
+                state.due[timer.id] = (timer.deadline, timer.lease_until)
+        return claimed
+
     # -- outbox --------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
@@ -120,21 +224,43 @@ class MemoryStore:
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
         # Serialise outside the lock; any bad value fails here, before a write.
-        flows = [(f.id, f.version, to_dict(f)) for f in changes.flows]
-        tasks = [(t.id, t.version, to_dict(t)) for t in changes.tasks]
-        events = [event_to_dict(_event(e)) for e in changes.events]
+        flows = [(f.id, f.version, to_dict(f)) for f in _all(changes.flows, Flow, "flows")]
+        tasks = _rows(changes.tasks, Task, "tasks")
+        conversations = _rows(changes.conversations, Conversation, "conversations")
+        customers = _rows(changes.customers, Customer, "customers")
+        timer_list = _all(changes.timers, Timer, "timers")
+        timers = [(t.id, t.version, to_dict(t)) for t in timer_list]
+        due = {t.id: (t.deadline, t.lease_until) if t.pending else None for t in timer_list}
+        events = [event_to_dict(e) for e in _all(changes.events, Event, "events")]
+        if not changes:
+            return
         with self._lock:
             state = self._tenant_for_write(tenant)
+            # Check everything first: a conflict anywhere writes nothing.
             self._check_flows(state, flows)
-            self._check_tasks(state, tasks)
+            _check_versions("task", state.tasks, tasks)
+            _check_versions("conversation", state.conversations, conversations)
+            _check_versions("customer", state.customers, customers)
+            _check_versions("timer", state.timers, timers)
             for flow_id, _version, data in flows:
                 state.flows.setdefault(flow_id, []).append(data)
-            for task_id, _version, data in tasks:
-                state.tasks[task_id] = data
+            for records, rows in (
+                (state.tasks, tasks),
+                (state.conversations, conversations),
+                (state.customers, customers),
+                (state.timers, timers),
+            ):
+                for record_id, _version, data in rows:
+                    records[record_id] = data
+            for timer_id, entry in due.items():  # the last snapshot of each timer wins
+                if entry is None:
+                    state.due.pop(timer_id, None)
+                else:
+                    state.due[timer_id] = entry
             state.events.extend(events)
 
     @staticmethod
-    def _check_flows(state: _Tenant, flows: list[tuple[str, int, dict[str, Any]]]) -> None:
+    def _check_flows(state: _Tenant, flows: list[_Row]) -> None:
         expected: dict[str, int] = {}
         for flow_id, version, _ in flows:
             current = expected.get(flow_id, len(state.flows.get(flow_id, ())))
@@ -144,23 +270,35 @@ class MemoryStore:
                 )
             expected[flow_id] = version
 
-    @staticmethod
-    def _check_tasks(state: _Tenant, tasks: list[tuple[str, int, dict[str, Any]]]) -> None:
-        expected: dict[str, int] = {}
-        for task_id, version, _ in tasks:
-            if task_id in expected:
-                current = expected[task_id]
-            else:
-                stored = state.tasks.get(task_id)
-                current = 0 if stored is None else stored["version"]
-            if version != current + 1:
-                raise ConflictError(
-                    f"task {task_id!r}: cannot write v{version} over stored v{current}"
-                )
-            expected[task_id] = version
+
+def _check_versions(kind: str, stored: Mapping[str, dict[str, Any]], rows: list[_Row]) -> None:
+    """Each row's version must follow the stored one, or the previous row of the
+    same id in this change set (version 1: the id must be new)."""
+    expected: dict[str, int] = {}
+    for record_id, version, _ in rows:
+        if record_id in expected:
+            current = expected[record_id]
+        else:
+            data = stored.get(record_id)
+            current = 0 if data is None else data["version"]
+        if version != current + 1:
+            raise ConflictError(
+                f"{kind} {record_id!r}: cannot write v{version} over stored v{current}"
+            )
+        expected[record_id] = version
 
 
-def _event(value: object) -> Event:
-    if not isinstance(value, Event):
-        raise ValidationError("events", f"expected an Event, got {type(value).__name__}")
-    return value
+def _all(values: Sequence[object], kind: type[_R], field: str) -> list[_R]:
+    """``values`` if every one is a ``kind``; else ``ValidationError`` naming ``field``."""
+    checked: list[_R] = []
+    for value in values:
+        if not isinstance(value, kind):
+            raise ValidationError(
+                field, f"expected {kind.__name__} records, got {type(value).__name__}"
+            )
+        checked.append(value)
+    return checked
+
+
+def _rows(values: Sequence[object], kind: type[_V], field: str) -> list[_Row]:
+    return [(r.id, r.version, to_dict(r)) for r in _all(values, kind, field)]

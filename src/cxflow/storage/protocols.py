@@ -5,6 +5,8 @@ The tiers are small so a host implements only what it uses:
 - ``FlowStore``: read flow versions;
 - ``TaskStore``: read tasks and query them;
 - ``EventOutbox``: read the events appended by commits;
+- ``ConversationStore``: read conversations and customers;
+- ``TimerStore``: read timers and claim due ones with a lease;
 - ``ChangeWriter``: the single write entry point, ``ChangeWriter.commit``,
   which applies a ``ChangeSet`` atomically.
 
@@ -29,19 +31,26 @@ needs. Rules every adapter follows (the contract suite in
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from cxflow import _validate as v
+from cxflow.conversations.model import Conversation, Customer
+from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
+from cxflow.timers.model import Timer
 
 __all__ = [
     "ChangeSet",
+    "ConversationStore",
+    "FullStore",
+    "TimerStore",
     "ChangeWriter",
     "EventOutbox",
     "FlowStore",
@@ -67,6 +76,7 @@ class ChangeSet:
     - ``flows``: flow versions to add; version *n* requires stored latest *n - 1*.
     - ``tasks``: task snapshots to write; version *n* requires stored *n - 1*
       (version 1: the id must be new).
+    - ``conversations``, ``customers``, ``timers``: the same version rule as tasks.
     - ``events``: appended to the outbox in this order.
 
     Records with the same id apply in order, so one set may carry a task at
@@ -75,10 +85,20 @@ class ChangeSet:
 
     flows: tuple[Flow, ...] = attrs.field(default=(), converter=v.to_tuple)
     tasks: tuple[Task, ...] = attrs.field(default=(), converter=v.to_tuple)
+    conversations: tuple[Conversation, ...] = attrs.field(default=(), converter=v.to_tuple)
+    customers: tuple[Customer, ...] = attrs.field(default=(), converter=v.to_tuple)
+    timers: tuple[Timer, ...] = attrs.field(default=(), converter=v.to_tuple)
     events: tuple[Event, ...] = attrs.field(default=(), converter=v.to_tuple)
 
     def __bool__(self) -> bool:
-        return bool(self.flows or self.tasks or self.events)
+        return bool(
+            self.flows
+            or self.tasks
+            or self.conversations
+            or self.customers
+            or self.timers
+            or self.events
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -151,14 +171,64 @@ class EventOutbox(Protocol):
 
 
 @runtime_checkable
+class ConversationStore(Protocol):
+    """Reads conversations and customers."""
+
+    def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
+        """Return conversation ``conversation_id``; ``NotFound`` (kind
+        ``"conversation"``) when it does not exist for ``tenant``."""
+        ...
+
+    def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
+        """Return the conversations matching ``query``, as ``query.apply`` defines
+        (ordered by ``opened_at`` then id, at most ``query.limit``). A ``query``
+        that is not a ``ConversationQuery`` is a ``ValidationError``."""
+        ...
+
+    def get_customer(self, tenant: str, customer_id: str) -> Customer:
+        """Return customer ``customer_id``; ``NotFound`` (kind ``"customer"``)."""
+        ...
+
+    def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
+        """Return the customers matching ``query``, as ``query.apply`` defines.
+        A ``query`` that is not a ``CustomerQuery`` is a ``ValidationError``."""
+        ...
+
+
+@runtime_checkable
+class TimerStore(Protocol):
+    """Reads timers and claims due ones for a worker."""
+
+    def get_timer(self, tenant: str, timer_id: str) -> Timer:
+        """Return timer ``timer_id``; ``NotFound`` (kind ``"timer"``)."""
+        ...
+
+    def claim_timers(
+        self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[Timer]:
+        """Claim up to ``limit`` timers due at ``at`` for ``worker``, in deadline
+        order (ties by id), and return them as claimed.
+
+        Due means ``Timer.is_due(at)``: pending, deadline reached, and no lease
+        or an expired one. Each returned timer was written atomically as
+        ``timer.claimed(worker, at, lease)`` (version + 1), so two workers
+        never hold the same timer at once: concurrent claims skip each other's
+        timers (PostgreSQL: ``FOR UPDATE SKIP LOCKED``). ``worker`` must be
+        non-empty text, ``lease`` positive and ``limit`` from 1 to 1000,
+        else ``ValidationError``.
+        """
+        ...
+
+
+@runtime_checkable
 class ChangeWriter(Protocol):
     """The single write entry point."""
 
     def commit(self, tenant: str, changes: ChangeSet) -> None:
         """Apply ``changes`` atomically for ``tenant``.
 
-        Raises ``ConflictError`` when any flow or task version does
-        not follow the stored one (see the module rules), including a duplicate
+        Raises ``ConflictError`` when any flow, task, conversation, customer or
+        timer version does not follow the stored one (see the module rules), including a duplicate
         id at version 1, and then writes nothing. An empty change set is a no-op.
         """
         ...
@@ -166,4 +236,9 @@ class ChangeWriter(Protocol):
 
 @runtime_checkable
 class Store(FlowStore, TaskStore, EventOutbox, ChangeWriter, Protocol):
-    """Every tier: what ``cxflow.TaskService`` needs."""
+    """The tiers ``cxflow.TaskService`` needs."""
+
+
+@runtime_checkable
+class FullStore(Store, ConversationStore, TimerStore, Protocol):
+    """Every tier: what the conversation, timer and SLA services need."""

@@ -1,24 +1,28 @@
 """Testing helpers for hosts and storage adapter authors (public API; requires pytest).
 
-- ``StoreContract`` and the per-tier contract classes: the conformance
-  suite every storage adapter passes by subclassing, as cxflow's own
-  ``MemoryStore`` does::
+- ``FullStoreContract``, ``StoreContract`` and the per-tier contract
+  classes: the conformance suite every storage adapter passes by
+  subclassing, as cxflow's own ``MemoryStore`` does::
 
-      from cxflow.testing import StoreContract
+      from cxflow.testing import FullStoreContract
 
-      class TestMyStore(StoreContract):
+      class TestMyStore(FullStoreContract):
           def make_store(self):
               return MyStore(...)  # a new, empty store per call
 
-  Optionally override ``dispose_store(self, store)`` to clean up after each
-  test, and ``tenant`` / ``other_tenant`` to choose the tenant ids. Adapters
-  implementing only some tiers subclass just those classes
-  (``FlowStoreContract``, ``TaskStoreContract``, ...); every class
+  ``FullStoreContract`` checks every tier (``FullStore``);
+  ``StoreContract`` checks the tiers of ``Store`` that ``TaskService``
+  needs. Optionally override ``dispose_store(self, store)`` to clean up
+  after each test, and ``tenant`` / ``other_tenant`` to choose the tenant
+  ids. Adapters implementing only some tiers subclass just those classes
+  (``FlowStoreContract``, ``TaskStoreContract``,
+  ``ConversationStoreContract``, ``TimerStoreContract``, ...); every class
   seeds its data through ``commit``. See ``cxflow.testing.contract``.
 - ``TestClock``: a frozen clock that moves only when told to.
 - ``RecordingSink``: an event sink that keeps ``(tenant, event)`` pairs.
-- ``sample_flow``, ``sample_task``, ``sample_task_history`` and
-  ``T0``: deterministic test data built with the pure commands.
+- ``sample_flow``, ``sample_task``, ``sample_task_history``,
+  ``sample_conversation``, ``sample_customer``, ``sample_timer`` and
+  ``T0``: deterministic test data at fixed instants.
 
 This package imports pytest; install it with the ``test`` extra.
 """
@@ -31,33 +35,45 @@ pytest.register_assert_rewrite("cxflow.testing.contract")
 from cxflow.clock import TestClock  # noqa: E402
 from cxflow.testing.contract import (  # noqa: E402
     ChangeWriterContract,
+    ConversationStoreContract,
     EventOutboxContract,
     FlowStoreContract,
+    FullStoreContract,
     StoreContract,
     TaskQueryContract,
     TaskStoreContract,
     TenantIsolationContract,
+    TimerStoreContract,
 )
 from cxflow.testing.fixtures import (  # noqa: E402
     T0,
     RecordingSink,
+    sample_conversation,
+    sample_customer,
     sample_flow,
     sample_task,
     sample_task_history,
+    sample_timer,
 )
 
 __all__ = [
     "T0",
     "ChangeWriterContract",
+    "ConversationStoreContract",
     "EventOutboxContract",
     "FlowStoreContract",
+    "FullStoreContract",
     "RecordingSink",
     "StoreContract",
     "TaskQueryContract",
     "TaskStoreContract",
     "TenantIsolationContract",
     "TestClock",
+    "TimerStoreContract",
+    "sample_conversation",
+    "sample_customer",
     "sample_flow",
     "sample_task",
     "sample_task_history",
+    "sample_timer",
 ]

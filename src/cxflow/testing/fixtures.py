@@ -1,8 +1,9 @@
 """Test data and test doubles for hosts and adapter authors.
 
 Everything here is deterministic: fixed aware datetimes (``T0``), no
-clock reads, no randomness. Records are built with the pure commands of
-``cxflow.tasks.commands``, so they are exactly what cxflow itself writes.
+clock reads, no randomness. Tasks are built with the pure commands of
+``cxflow.tasks.commands``, so they are exactly what cxflow itself writes;
+conversations, customers and timers are built directly from their models.
 """
 
 from __future__ import annotations
@@ -11,18 +12,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from cxflow.conversations.model import Conversation, Customer
 from cxflow.events import Event
 from cxflow.flows.model import Flow, Material, Status, StatusKind, TodoTemplate
 from cxflow.service import EventSink
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
+from cxflow.timers.model import Timer
 
 __all__ = [
     "T0",
     "RecordingSink",
+    "sample_conversation",
+    "sample_customer",
     "sample_flow",
     "sample_task",
     "sample_task_history",
+    "sample_timer",
 ]
 
 T0: datetime = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
@@ -159,3 +165,47 @@ def sample_task_history(
                                     title="Refund request", priority=Priority.NORMAL))
     add(commands.raise_overdue(task, at=at + timedelta(hours=3)))
     return steps
+
+
+def sample_customer(
+    customer_id: str = "cust-1",
+    *,
+    plan: str | None = None,
+    tags: Sequence[str] = (),
+    version: int = 1,
+) -> Customer:
+    """A customer (version 1 unless told) with ``plan`` and ``tags``."""
+    return Customer(id=customer_id, plan=plan, tags=tuple(tags), version=version)
+
+
+def sample_conversation(
+    conversation_id: str = "conv-1",
+    *,
+    at: datetime = T0,
+    customer_id: str = "cust-1",
+    channel: str = "web",
+    **fields: Any,
+) -> Conversation:
+    """An open conversation (version 1 unless told) opened and updated at ``at``;
+    ``fields`` set any other attribute of ``Conversation``."""
+    return Conversation(
+        id=conversation_id,
+        channel=channel,
+        customer_id=customer_id,
+        opened_at=fields.pop("opened_at", at),
+        updated_at=fields.pop("updated_at", at),
+        **fields,
+    )
+
+
+def sample_timer(
+    timer_id: str = "timer-1",
+    *,
+    deadline: datetime = T0,
+    kind: str = "autoclose",
+    subject_id: str = "conv-1",
+    **fields: Any,
+) -> Timer:
+    """A pending timer (version 1, cycle 1 unless told) due at ``deadline``;
+    ``fields`` set any other attribute of ``Timer``."""
+    return Timer(id=timer_id, kind=kind, subject_id=subject_id, deadline=deadline, **fields)

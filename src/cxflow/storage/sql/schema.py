@@ -9,6 +9,14 @@ that ordering and comparisons are exact and identical on every database;
 full records are stored as JSON text made by ``cxflow.serialization``,
 next to the columns that queries filter and sort on.
 
+Tags (room tags of conversations, customer tags) live in child tables, one
+row per distinct tag, rewritten with every write of their record. Their
+``tag`` column holds the tag as a JSON string literal (``"vip"`` with the
+quotes), or ``#`` and the SHA-256 of the tag when that literal is longer
+than 200 characters: tags are any text, and this keeps every one of them
+matchable by plain equality on every database (no NUL bytes, no index-size
+limit, no wildcards). ``cxflow.storage.sql.store.tag_key`` computes it.
+
 Upgrade path: ``SCHEMA_VERSION`` is written to ``cxflow_schema`` by
 ``create_schema``. A later cxflow that changes the schema adds a step to
 ``UPGRADES`` (from version *n* to *n + 1*); ``create_schema`` runs the
@@ -25,19 +33,26 @@ import sqlalchemy as sa
 __all__ = [
     "SCHEMA_VERSION",
     "UPGRADES",
+    "V2_TABLES",
+    "conversation_tags",
+    "conversations",
+    "customer_tags",
+    "customers",
     "events",
     "flows",
     "metadata",
     "outbox_heads",
     "schema_info",
     "tasks",
+    "timers",
 ]
 
-SCHEMA_VERSION = 1
-"""The schema version this cxflow writes and reads."""
+SCHEMA_VERSION = 2
+"""The schema version this cxflow writes and reads.
 
-UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {}
-"""Upgrade steps: ``UPGRADES[n]`` migrates a database from version *n* to *n + 1*."""
+- 1: flows, tasks, the outbox.
+- 2: conversations, customers and timers (with tag tables).
+"""
 
 ID = sa.String(200)
 
@@ -98,3 +113,81 @@ events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
 )
+
+conversations = sa.Table(
+    "cxflow_conversations",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("conversation_id", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("customer_id", ID, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("channel", ID, nullable=False),
+    sa.Column("assignee", sa.Text, nullable=True),
+    sa.Column("opened_at_us", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_cxflow_conversations_opened", "tenant", "opened_at_us", "conversation_id"),
+    sa.Index("ix_cxflow_conversations_customer", "tenant", "customer_id"),
+    sa.Index("ix_cxflow_conversations_state", "tenant", "state", "opened_at_us"),
+)
+
+conversation_tags = sa.Table(
+    "cxflow_conversation_tags",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("conversation_id", ID, primary_key=True),
+    sa.Column("tag", ID, primary_key=True),
+    sa.Index("ix_cxflow_conversation_tags_tag", "tenant", "tag"),
+    comment="Room tags of the latest conversation snapshots (tag keys: see the module).",
+)
+
+customers = sa.Table(
+    "cxflow_customers",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("customer_id", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+customer_tags = sa.Table(
+    "cxflow_customer_tags",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("customer_id", ID, primary_key=True),
+    sa.Column("tag", ID, primary_key=True),
+    sa.Index("ix_cxflow_customer_tags_tag", "tenant", "tag"),
+    comment="Tags of the latest customer snapshots (tag keys: see the module).",
+)
+
+timers = sa.Table(
+    "cxflow_timers",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("timer_id", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", ID, nullable=False),
+    sa.Column("subject_id", ID, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("deadline_us", sa.BigInteger, nullable=False),
+    sa.Column("lease_until_us", sa.BigInteger, nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_cxflow_timers_due", "tenant", "state", "deadline_us"),
+)
+
+V2_TABLES: tuple[sa.Table, ...] = (
+    conversations, conversation_tags, customers, customer_tags, timers
+)
+"""The tables schema version 2 added."""
+
+
+def _upgrade_1_to_2(conn: sa.Connection) -> None:
+    """Add the conversation, customer and timer tables (and their indexes)."""
+    metadata.create_all(conn, tables=list(V2_TABLES), checkfirst=True)
+
+
+UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {1: _upgrade_1_to_2}
+"""Upgrade steps: ``UPGRADES[n]`` migrates a database from version *n* to *n + 1*.
+
+Each step is idempotent (``create_schema`` also creates any missing table
+after the steps ran)."""

@@ -7,27 +7,44 @@ works inside the host's transaction: see ``SqlStore``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cxflow.conversations.model import Conversation, Customer
+from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, CxflowError, NotFound, StorageError, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
+from cxflow.storage.memory import check_claim_arguments
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.storage.sql import schema
-from cxflow.storage.sql.schema import events, flows, outbox_heads, tasks
+from cxflow.storage.sql.schema import (
+    conversation_tags,
+    conversations,
+    customer_tags,
+    customers,
+    events,
+    flows,
+    outbox_heads,
+    tasks,
+    timers,
+)
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery, TaskSort
+from cxflow.timers.model import Timer, TimerState
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "tag_key"]
+
+_T = TypeVar("_T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -46,6 +63,23 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
+_TAG_KEY_MAX = 200
+
+
+def tag_key(tag: str) -> str:
+    """The value of the ``tag`` column for ``tag`` in the tag tables.
+
+    The tag as a JSON string literal (ASCII, so no NUL byte or encoding can
+    trouble a database), or, when that literal is longer than 200 characters,
+    ``#`` followed by the SHA-256 of the tag. A literal always starts with a
+    double quote, so the two forms never collide; equal tags give equal keys.
+    """
+    literal = json.dumps(tag)
+    if len(literal) <= _TAG_KEY_MAX:
+        return literal
+    return "#" + hashlib.sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
     """Map a driver error onto the cxflow error tree."""
     if isinstance(exc, sa_exc.IntegrityError):
@@ -57,7 +91,7 @@ def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
 
 
 class SqlStore:
-    """Implements ``cxflow.storage.Store`` on SQLite or PostgreSQL.
+    """Implements ``cxflow.storage.FullStore`` (every tier) on SQLite or PostgreSQL.
 
     ``bind`` is an ``Engine`` or an open ``Connection``:
 
@@ -78,6 +112,11 @@ class SqlStore:
     serialization failure/deadlock is a ``ConflictError``,
     anything else a ``StorageError`` with the driver error as
     ``__cause__``.
+
+    ``claim_timers`` runs in one write transaction: on PostgreSQL it locks
+    the due rows with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip
+    each other's rows instead of waiting); on SQLite the write transaction
+    (``BEGIN IMMEDIATE``) already excludes every other writer.
     """
 
     def __init__(self, bind: sa.Engine | sa.Connection) -> None:
@@ -130,31 +169,38 @@ class SqlStore:
     def create_schema(self) -> int:
         """Create the tables if missing, or upgrade them; return the schema version.
 
-        Idempotent. Raises ``StorageError`` when the database was
-        written by a newer cxflow (its schema version is higher than this one's).
+        On a database written by an older cxflow, runs the missing steps of
+        ``schema.UPGRADES`` in order, in the same transaction. Idempotent.
+        Raises ``StorageError`` when the database was written by a newer
+        cxflow (its schema version is higher than this one's), and then
+        changes nothing.
         """
         info = schema.schema_info
         with self._writing("create_schema") as conn:
-            schema.metadata.create_all(conn)
-            found = conn.execute(
-                sa.select(info.c.version).where(info.c.component == "cxflow")
-            ).scalar_one_or_none()
-            if found is None:
-                conn.execute(sa.insert(info).values(component="cxflow",
-                                                    version=schema.SCHEMA_VERSION))
-                return schema.SCHEMA_VERSION
-            if found > schema.SCHEMA_VERSION:
+            found: int | None = None
+            if sa.inspect(conn).has_table(info.name):
+                found = conn.execute(
+                    sa.select(info.c.version).where(info.c.component == "cxflow")
+                ).scalar_one_or_none()
+            if found is not None and found > schema.SCHEMA_VERSION:
                 raise StorageError(
                     f"the database has cxflow schema v{found}, newer than this cxflow's "
                     f"v{schema.SCHEMA_VERSION}; upgrade cxflow"
                 )
-            for version in range(found, schema.SCHEMA_VERSION):
-                schema.UPGRADES[version](conn)
-            conn.execute(
-                sa.update(info)
-                .where(info.c.component == "cxflow")
-                .values(version=schema.SCHEMA_VERSION)
-            )
+            if found is not None:
+                for version in range(found, schema.SCHEMA_VERSION):
+                    schema.UPGRADES[version](conn)
+            schema.metadata.create_all(conn)  # anything still missing
+            if found is None:
+                conn.execute(
+                    sa.insert(info).values(component="cxflow", version=schema.SCHEMA_VERSION)
+                )
+            elif found != schema.SCHEMA_VERSION:
+                conn.execute(
+                    sa.update(info)
+                    .where(info.c.component == "cxflow")
+                    .values(version=schema.SCHEMA_VERSION)
+                )
             return schema.SCHEMA_VERSION
 
     def schema_version(self) -> int | None:
@@ -306,6 +352,140 @@ class SqlStore:
                 keys = [title, task_id]
         return [key.desc() for key in keys] if query.descending else [key.asc() for key in keys]
 
+    # -- conversations and customers ---------------------------------------------------
+
+    def _code_point_order(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``column`` sorting by code point, as Python sorts strings."""
+        return column.collate("C") if self.dialect == "postgresql" else column
+
+    def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
+        tenant = require_tenant(tenant)
+        c = conversations.c
+        query = sa.select(c.data).where(c.tenant == tenant, c.conversation_id == conversation_id)
+        with self._reading("get_conversation") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound("conversation", conversation_id)
+        return from_dict(Conversation, json.loads(data))
+
+    def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
+        tenant = require_tenant(tenant)
+        if not isinstance(query, ConversationQuery):
+            raise ValidationError("query", "expected a ConversationQuery")
+        c = conversations.c
+        where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
+        if query.customer_id is not None:
+            where.append(c.customer_id == query.customer_id)
+        if query.state is not None:
+            where.append(c.state == query.state.value)
+        if query.channel is not None:
+            where.append(c.channel == query.channel)
+        if query.assignee is not None:
+            where.append(c.assignee == query.assignee)
+        if query.room_tag is not None:
+            t = conversation_tags.c
+            where.append(
+                sa.exists().where(
+                    t.tenant == tenant,
+                    t.conversation_id == c.conversation_id,
+                    t.tag == tag_key(query.room_tag),
+                )
+            )
+        select = (
+            sa.select(c.data)
+            .where(*where)
+            .order_by(c.opened_at_us, self._code_point_order(c.conversation_id))
+            .limit(query.limit)
+        )
+        with self._reading("query_conversations") as conn:
+            rows = conn.execute(select).scalars().all()
+        return [from_dict(Conversation, json.loads(data)) for data in rows]
+
+    def get_customer(self, tenant: str, customer_id: str) -> Customer:
+        tenant = require_tenant(tenant)
+        c = customers.c
+        query = sa.select(c.data).where(c.tenant == tenant, c.customer_id == customer_id)
+        with self._reading("get_customer") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound("customer", customer_id)
+        return from_dict(Customer, json.loads(data))
+
+    def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
+        tenant = require_tenant(tenant)
+        if not isinstance(query, CustomerQuery):
+            raise ValidationError("query", "expected a CustomerQuery")
+        c = customers.c
+        where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
+        if query.tag is not None:
+            t = customer_tags.c
+            where.append(
+                sa.exists().where(
+                    t.tenant == tenant,
+                    t.customer_id == c.customer_id,
+                    t.tag == tag_key(query.tag),
+                )
+            )
+        select = (
+            sa.select(c.data)
+            .where(*where)
+            .order_by(self._code_point_order(c.customer_id))
+            .limit(query.limit)
+        )
+        with self._reading("query_customers") as conn:
+            rows = conn.execute(select).scalars().all()
+        return [from_dict(Customer, json.loads(data)) for data in rows]
+
+    # -- timers ----------------------------------------------------------------------
+
+    def get_timer(self, tenant: str, timer_id: str) -> Timer:
+        tenant = require_tenant(tenant)
+        c = timers.c
+        query = sa.select(c.data).where(c.tenant == tenant, c.timer_id == timer_id)
+        with self._reading("get_timer") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound("timer", timer_id)
+        return from_dict(Timer, json.loads(data))
+
+    def claim_timers(
+        self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
+    ) -> list[Timer]:
+        tenant = require_tenant(tenant)
+        at = check_claim_arguments(at, worker, lease, limit)
+        at_us = _micros(at)
+        c = timers.c
+        due = (
+            sa.select(c.timer_id, c.version, c.data)
+            .where(
+                c.tenant == tenant,
+                c.state == TimerState.PENDING.value,
+                c.deadline_us <= at_us,
+                sa.or_(c.lease_until_us.is_(None), c.lease_until_us <= at_us),
+            )
+            .order_by(c.deadline_us, self._code_point_order(c.timer_id))
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            # Lock the rows; rows another claimer holds are skipped, not waited on.
+            due = due.with_for_update(skip_locked=True)
+        claimed: list[Timer] = []
+        with self._writing("claim_timers") as conn:
+            for timer_id, version, data in conn.execute(due).all():
+                timer = from_dict(Timer, json.loads(data))
+                if not timer.is_due(at):  # the columns and the record disagree: leave it
+                    continue
+                claim = timer.claimed(worker, at, lease)
+                done = conn.execute(
+                    sa.update(timers)
+                    .where(c.tenant == tenant, c.timer_id == timer_id, c.version == version)
+                    .values(**_timer_row(tenant, claim))
+                )
+                if done.rowcount != 1:
+                    raise ConflictError(f"timer {timer_id!r}: changed while being claimed")
+                claimed.append(claim)
+        return claimed
+
     # -- outbox ----------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
@@ -333,15 +513,21 @@ class SqlStore:
         tenant = require_tenant(tenant)
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
+        # Serialise before touching the database: bad values fail with nothing written.
+        flow_rows = [(f.id, f.version, _dumps(to_dict(f))) for f in _all(changes.flows, Flow)]
+        task_rows = [_task_row(tenant, task) for task in changes.tasks]
+        conversation_rows = [_conversation_row(tenant, c) for c in changes.conversations]
+        customer_rows = [_customer_row(tenant, c) for c in changes.customers]
+        timer_rows = [_timer_row(tenant, t) for t in _all(changes.timers, Timer)]
+        event_rows = [_event_row(event) for event in changes.events]
         if not changes:
             return
-        # Serialise before touching the database: bad values fail with nothing written.
-        flow_rows = [(f.id, f.version, _dumps(to_dict(f))) for f in changes.flows]
-        task_rows = [_task_row(tenant, task) for task in changes.tasks]
-        event_rows = [_event_row(event) for event in changes.events]
         with self._writing("commit") as conn:
             self._write_flows(conn, tenant, flow_rows)
-            self._write_tasks(conn, tenant, task_rows)
+            _write_records(conn, tasks, "task", tenant, task_rows)
+            _write_records(conn, customers, "customer", tenant, customer_rows)
+            _write_records(conn, conversations, "conversation", tenant, conversation_rows)
+            _write_records(conn, timers, "timer", tenant, timer_rows)
             self._append_events(conn, tenant, event_rows)
 
     @staticmethod
@@ -365,33 +551,6 @@ class SqlStore:
                 sa.insert(flows).values(tenant=tenant, flow_id=flow_id, version=version, data=data)
             )
             latest[flow_id] = version
-
-    @staticmethod
-    def _write_tasks(conn: sa.Connection, tenant: str, rows: Sequence[dict[str, Any]]) -> None:
-        for row in rows:
-            version = row["version"]
-            if version == 1:
-                conn.execute(sa.insert(tasks).values(**row))
-                continue
-            done = conn.execute(
-                sa.update(tasks)
-                .where(
-                    tasks.c.tenant == tenant,
-                    tasks.c.task_id == row["task_id"],
-                    tasks.c.version == version - 1,
-                )
-                .values(**row)
-            )
-            if done.rowcount != 1:
-                stored = conn.execute(
-                    sa.select(tasks.c.version).where(
-                        tasks.c.tenant == tenant, tasks.c.task_id == row["task_id"]
-                    )
-                ).scalar_one_or_none()
-                raise ConflictError(
-                    f"task {row['task_id']!r}: cannot write v{version} over stored "
-                    f"v{stored or 0}"
-                )
 
     def _append_events(
         self, conn: sa.Connection, tenant: str, rows: Sequence[tuple[str, str]]
@@ -440,6 +599,124 @@ def _task_row(tenant: str, task: Task) -> dict[str, Any]:
         "deleted": task.deleted,
         "title_key": task.title.casefold(),
         "data": _dumps(to_dict(task)),
+    }
+
+
+_Row = dict[str, Any]
+"""The column values of one record; tag rows ride along under ``_TAGS``."""
+
+_TAGS = "__tags__"
+
+_TAG_TABLES: dict[str, sa.Table] = {
+    "conversation": conversation_tags,
+    "customer": customer_tags,
+}
+
+
+def _write_records(
+    conn: sa.Connection, table: sa.Table, kind: str, tenant: str, rows: Sequence[_Row]
+) -> None:
+    """Write versioned records: version 1 inserts (a duplicate id is a
+    ``ConflictError``), version *n* updates the stored *n - 1* only; tag rows
+    are rewritten with their record."""
+    id_column = table.c[f"{kind}_id"]
+    tag_table = _TAG_TABLES.get(kind)
+    for full_row in rows:
+        row = {name: value for name, value in full_row.items() if name != _TAGS}
+        record_id, version = row[id_column.name], row["version"]
+        if version == 1:
+            conn.execute(sa.insert(table).values(**row))
+        else:
+            done = conn.execute(
+                sa.update(table)
+                .where(table.c.tenant == tenant, id_column == record_id,
+                       table.c.version == version - 1)
+                .values(**row)
+            )
+            if done.rowcount != 1:
+                stored = conn.execute(
+                    sa.select(table.c.version).where(
+                        table.c.tenant == tenant, id_column == record_id
+                    )
+                ).scalar_one_or_none()
+                raise ConflictError(
+                    f"{kind} {record_id!r}: cannot write v{version} over stored v{stored or 0}"
+                )
+        if tag_table is None:
+            continue
+        tag_id = tag_table.c[id_column.name]
+        if version != 1:
+            conn.execute(
+                sa.delete(tag_table).where(tag_table.c.tenant == tenant, tag_id == record_id)
+            )
+        keys: list[str] = full_row[_TAGS]
+        if keys:
+            conn.execute(
+                sa.insert(tag_table),
+                [{"tenant": tenant, tag_id.name: record_id, "tag": key} for key in keys],
+            )
+
+
+def _all(values: Sequence[object], kind: type[_T]) -> list[_T]:
+    checked: list[_T] = []
+    for value in values:
+        if not isinstance(value, kind):
+            raise ValidationError(
+                f"{kind.__name__.lower()}s",
+                f"expected {kind.__name__} records, got {type(value).__name__}",
+            )
+        checked.append(value)
+    return checked
+
+
+def _tag_keys(tags: Sequence[str]) -> list[str]:
+    """The distinct tag keys of ``tags``, in first-seen order."""
+    return list(dict.fromkeys(tag_key(tag) for tag in tags))
+
+
+def _conversation_row(tenant: str, conversation: object) -> _Row:
+    if not isinstance(conversation, Conversation):
+        raise ValidationError(
+            "conversations", f"expected a Conversation, got {type(conversation).__name__}"
+        )
+    data = _dumps(to_dict(conversation))  # first: it validates the whole record
+    return {
+        "tenant": tenant,
+        "conversation_id": conversation.id,
+        "version": conversation.version,
+        "customer_id": conversation.customer_id,
+        "state": conversation.state.value,
+        "channel": conversation.channel,
+        "assignee": conversation.assignee,
+        "opened_at_us": _micros(conversation.opened_at),
+        "data": data,
+        _TAGS: _tag_keys(conversation.room_tags),
+    }
+
+
+def _customer_row(tenant: str, customer: object) -> _Row:
+    if not isinstance(customer, Customer):
+        raise ValidationError("customers", f"expected a Customer, got {type(customer).__name__}")
+    return {
+        "tenant": tenant,
+        "customer_id": customer.id,
+        "version": customer.version,
+        "data": _dumps(to_dict(customer)),
+        _TAGS: _tag_keys(customer.tags),
+    }
+
+
+def _timer_row(tenant: str, timer: Timer) -> _Row:
+    return {
+        "tenant": tenant,
+        "timer_id": timer.id,
+        "version": timer.version,
+        "kind": timer.kind,
+        "subject_id": timer.subject_id,
+        "state": timer.state.value,
+        "deadline_us": _micros(timer.deadline),
+        "lease_until_us": _micros(timer.lease_until),
+        "data": _dumps(to_dict(timer)),
     }
 
 
