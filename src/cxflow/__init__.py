@@ -4,6 +4,18 @@ The public API is re-exported here; see the reference in the docs.
 """
 
 from cxflow.clock import Clock, SystemClock, TestClock
+from cxflow.conversations import (
+    AuthorKind,
+    AutoClosePolicy,
+    AutoCloseRule,
+    AutoCloseSetting,
+    Conversation,
+    ConversationQuery,
+    ConversationState,
+    Customer,
+    CustomerQuery,
+)
+from cxflow.conversations.service import ConversationService, ConversationSettings
 from cxflow.errors import (
     ConflictError,
     CxflowError,
@@ -27,7 +39,7 @@ from cxflow.flows import (
     default_flow,
 )
 from cxflow.service import EventSink, TaskService
-from cxflow.storage import ChangeSet, MemoryStore, Store, StoredEvent
+from cxflow.storage import ChangeSet, FullStore, MemoryStore, Store, StoredEvent
 from cxflow.tasks import (
     Board,
     BoardColumn,
@@ -40,29 +52,61 @@ from cxflow.tasks import (
     TaskSort,
     Todo,
 )
+from cxflow.timers import (
+    BusinessCalendar,
+    ElapsedSince,
+    SlaMetric,
+    SlaPolicy,
+    SlaRule,
+    SlaTargets,
+    Timer,
+    TimerQueue,
+    TimeTrigger,
+    TriggerAction,
+    TriggerActionKind,
+)
+from cxflow.timers.worker import TimerWorker
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DEFAULT_TEMPLATES",
+    "AuthorKind",
+    "AutoClosePolicy",
+    "AutoCloseRule",
+    "AutoCloseSetting",
     "Board",
     "BoardColumn",
+    "BusinessCalendar",
     "ChangeSet",
     "Clock",
     "Comment",
     "ConflictError",
+    "Conversation",
+    "ConversationQuery",
+    "ConversationService",
+    "ConversationSettings",
+    "ConversationState",
+    "Customer",
+    "CustomerQuery",
     "CxflowError",
+    "ElapsedSince",
     "Event",
     "EventSink",
     "Flow",
     "FlowExperiment",
     "FlowVariant",
+    "FullStore",
     "Material",
     "MemoryStore",
     "MoveRefused",
     "NotFound",
     "Page",
     "Priority",
+    "SlaMetric",
+    "SlaPolicy",
+    "SlaRule",
+    "SlaTargets",
     "Status",
     "StatusChange",
     "StatusKind",
@@ -75,11 +119,17 @@ __all__ = [
     "TaskService",
     "TaskSort",
     "TestClock",
+    "TimeTrigger",
+    "Timer",
+    "TimerQueue",
+    "TimerWorker",
     "Todo",
     "TodoTemplate",
     "Transition",
+    "TriggerAction",
+    "TriggerActionKind",
     "ValidationError",
-    "__version__",
     "compile_flow",
     "default_flow",
+    "__version__",
 ]

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
 
 from cxflow._validate import actor
 from cxflow.clock import Clock, SystemClock, ensure_aware
-from cxflow.errors import ConflictError, ValidationError
+from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event, FlowSaved
 from cxflow.flows.experiments import FlowExperiment
 from cxflow.flows.model import Flow, Material
-from cxflow.storage.protocols import ChangeSet, Store, require_tenant
+from cxflow.storage.protocols import ChangeSet, Store, TimerStore, require_tenant
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
+from cxflow.timers.model import Timer, plan_timer
 
 __all__ = ["EventSink", "TaskService"]
 
@@ -37,6 +38,17 @@ class EventSink(Protocol):
         """Handle ``events`` of ``tenant``. Exceptions propagate to the caller of
         the service method, after the commit (the outbox still has the events)."""
         ...
+
+
+OVERDUE_TIMER_KIND = "task.overdue"
+"""The ``Timer.kind`` of the timers that raise a task's overdue marker."""
+_JUST_AFTER = timedelta(microseconds=1)
+"""Overdue means the due date has passed: the timer fires just after it."""
+
+
+def overdue_timer_id(task_id: str) -> str:
+    """The id of a task's overdue timer."""
+    return f"{OVERDUE_TIMER_KIND}:{task_id}"
 
 
 _FLOW_CACHE_SIZE = 1024
@@ -100,9 +112,51 @@ class TaskService:
                 f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
             )
         updated, events = command(task, self._now())
-        tasks = (updated,) if updated is not task else ()
-        self._commit(tenant, ChangeSet(tasks=tasks, events=events))
+        if updated is task:
+            self._commit(tenant, ChangeSet(events=events))
+            return updated
+        timers = self._overdue_timers(tenant, task, updated)
+        self._commit(tenant, ChangeSet(tasks=(updated,), timers=timers, events=events))
         return updated
+
+    def _overdue_timers(self, tenant: str, before: Task | None, after: Task) -> tuple[Timer, ...]:
+        """The overdue timer write that keeps ``after``'s timer in line with its
+        due date (none when the store keeps no timers)."""
+        if not isinstance(self.store, TimerStore):
+            return ()
+        if after.due_at is None and (before is None or before.due_at is None):
+            return ()  # no due date now or before: no timer can exist
+        timer_id = overdue_timer_id(after.id)
+        try:
+            current: Timer | None = self.store.get_timer(tenant, timer_id)
+        except NotFound:
+            current = None
+        wanted = after.due_at is not None and not after.deleted and not after.completed
+        change = plan_timer(
+            current,
+            timer_id=timer_id,
+            kind=OVERDUE_TIMER_KIND,
+            subject_id=after.id,
+            deadline=after.due_at + _JUST_AFTER
+            if wanted and after.due_at is not None and after.overdue_marked_at is None
+            else None,
+        )
+        return () if change is None else (change,)
+
+    def timer_handlers(self) -> dict[str, Callable[[str, Timer, datetime], ChangeSet]]:
+        """Handlers for ``TimerWorker``: the overdue marker at the first instant
+        after a task's due date (stores that keep timers only)."""
+        return {OVERDUE_TIMER_KIND: self._on_overdue}
+
+    def _on_overdue(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
+        try:
+            task = self.store.get_task(tenant, timer.subject_id)
+        except NotFound:
+            return ChangeSet()
+        updated, events = commands.raise_overdue(task, at=at)
+        if not events:
+            return ChangeSet()
+        return ChangeSet(tasks=(updated,), events=tuple(events))
 
     def _task_flow(self, tenant: str, task: Task) -> Flow:
         """The flow version ``task`` runs on. Stored flow versions never change,
@@ -256,7 +310,8 @@ class TaskService:
             status=status,
             task_type=task_type,
         )
-        self._commit(tenant, ChangeSet(tasks=(task,), events=events))
+        timers = self._overdue_timers(tenant, None, task)
+        self._commit(tenant, ChangeSet(tasks=(task,), timers=timers, events=events))
         return task
 
     def create_task_in_experiment(
