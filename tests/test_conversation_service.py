@@ -326,3 +326,93 @@ def test_a_worker_that_outlived_its_lease_cannot_fire_the_timer_again() -> None:
     with pytest.raises(ConflictError):
         store.commit(TENANT, ChangeSet(timers=(stale.fired(clock.now()),)))
     assert len(events_of(sink, ConversationClosed)) == 1
+
+
+# -- task SLA: the resolution clock pauses in waiting statuses ------------------------------
+
+TASK_SLA = SlaPolicy(
+    id="tasks",
+    rules=[SlaRule(targets=SlaTargets(resolution=4 * H))],
+    warn_before=30 * M,
+    escalation=("notify-owner",),
+)
+
+
+def task_setup() -> tuple[TaskService, TimerWorker, TestClock, RecordingSink]:
+    store = MemoryStore()
+    clock = TestClock(FRIDAY_1630_NY)
+    sink = RecordingSink()
+    tasks = TaskService(store, clock, sink, sla=TASK_SLA)
+    worker = TimerWorker(store, clock, sink, worker_id="w", handlers=tasks.timer_handlers())
+    tasks.create_flow(TENANT, default_flow("order_issue"), by="admin")
+    return tasks, worker, clock, sink
+
+
+def sla_changes(sink: RecordingSink) -> list[str]:
+    from cxflow.events import TaskSlaChanged
+
+    return [e.change for e in events_of(sink, TaskSlaChanged)]
+
+
+def test_a_task_sla_starts_at_creation_and_breaches_with_escalation() -> None:
+    tasks, worker, clock, sink = task_setup()
+    tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    assert sla_changes(sink) == ["activated"]
+    clock.advance(hours=3, minutes=30)
+    worker.tick(TENANT)
+    clock.advance(minutes=30)
+    worker.tick(TENANT)
+    assert sla_changes(sink) == ["activated", "warned", "breached"]
+    from cxflow.events import TaskSlaChanged
+
+    assert events_of(sink, TaskSlaChanged)[-1].escalation == ("notify-owner",)
+
+
+def test_a_task_sla_pauses_while_the_task_waits_and_resumes_with_the_rest() -> None:
+    tasks, worker, clock, sink = task_setup()
+    task = tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    clock.advance(hours=1)
+    tasks.move_task(TENANT, task.id, "waiting_customer", by="mina")
+    clock.advance(hours=10)
+    assert worker.tick(TENANT) == []
+    tasks.move_task(TENANT, task.id, "investigating", by="mina")
+    assert sla_changes(sink) == ["activated", "paused", "resumed"]
+    resumed = tasks.get_task(TENANT, task.id).sla[0]
+    assert resumed.due_at == clock.now() + 3 * H
+
+
+def test_completing_fulfils_the_task_sla_and_no_breach_follows() -> None:
+    tasks, worker, clock, sink = task_setup()
+    task = tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    for todo in task.todos:
+        tasks.check_todo(TENANT, task.id, todo.id, by="mina")
+    tasks.move_task(TENANT, task.id, "cancelled", by="mina")
+    clock.advance(hours=8)
+    worker.tick(TENANT)
+    assert sla_changes(sink) == ["activated", "fulfilled"]
+
+
+def test_reopening_a_completed_task_resumes_its_sla() -> None:
+    tasks, _worker, clock, sink = task_setup()
+    task = tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    for todo in task.todos:
+        tasks.check_todo(TENANT, task.id, todo.id, by="mina")
+    clock.advance(hours=1)
+    tasks.move_task(TENANT, task.id, "cancelled", by="mina")
+    clock.advance(hours=5)
+    tasks.move_task(TENANT, task.id, "investigating", by="mina")
+    assert sla_changes(sink) == ["activated", "fulfilled", "resumed"]
+    assert tasks.get_task(TENANT, task.id).sla[0].due_at == clock.now() + 3 * H
+
+
+def test_a_flow_edit_that_relocates_a_task_into_completion_fulfils_its_sla() -> None:
+    tasks, worker, clock, sink = task_setup()
+    task = tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    tasks.move_task(TENANT, task.id, "fixing", by="mina")
+    flow = tasks.get_flow(TENANT, "order_issue")
+    edited = flow.revise(statuses=[s for s in flow.statuses if s.key != "fixing"])
+    tasks.edit_flow(TENANT, edited, by="admin", relocate={"fixing": "resolved"})
+    assert sla_changes(sink) == ["activated", "fulfilled"]
+    clock.advance(hours=8)
+    worker.tick(TENANT)
+    assert sla_changes(sink) == ["activated", "fulfilled"]

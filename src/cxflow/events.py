@@ -53,6 +53,7 @@ __all__ = [
     "TaskMoved",
     "TaskOverdue",
     "TaskRestored",
+    "TaskSlaChanged",
     "TaskUpdated",
     "TimeTriggerFired",
     "TimerFired",
@@ -437,6 +438,22 @@ class SlaBreached(SlaEvent):
 
 
 @attrs.frozen(kw_only=True, slots=False)
+class TaskSlaChanged(TaskEvent):
+    """A task's resolution SLA clock changed: ``change`` is ``activated``,
+    ``paused``, ``resumed``, ``fulfilled``, ``stopped``, ``warned`` or
+    ``breached`` (with ``escalation``). The clock pauses while the task sits
+    in a waiting status."""
+
+    type: ClassVar[str] = "task.sla_changed"
+    change: str
+    metric: str
+    target_us: int
+    consumed_us: int
+    due_at: datetime | None = None
+    escalation: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, slots=False)
 class TimeTriggerFired(ConversationEvent):
     """A time trigger's condition held for its duration: perform ``action``
     (``notify`` or ``escalate``) towards ``target``. An intent for the host."""
@@ -490,6 +507,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SlaWarning,
         SlaBreached,
         TimeTriggerFired,
+        TaskSlaChanged,
     )
 }
 """Tag -> event class: the explicit map the serializer uses (never an import by name)."""

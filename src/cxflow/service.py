@@ -19,14 +19,17 @@ import attrs
 from cxflow._validate import actor
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.errors import ConflictError, NotFound, ValidationError
-from cxflow.events import Event, FlowSaved
+from cxflow.events import Event, FlowSaved, TaskSlaChanged
 from cxflow.flows.experiments import FlowExperiment
+from cxflow.flows.machine import compile_flow
 from cxflow.flows.model import Flow, Material
 from cxflow.storage.protocols import ChangeSet, Store, TimerStore, require_tenant
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
+from cxflow.timers import sla as sla_clocks
 from cxflow.timers.model import Timer, plan_timer
+from cxflow.timers.sla import SlaClock, SlaPolicy
 
 __all__ = ["EventSink", "TaskService"]
 
@@ -40,10 +43,36 @@ class EventSink(Protocol):
         ...
 
 
+TASK_SLA_TIMER_KIND = "task.sla"
+"""The ``Timer.kind`` of task SLA timers (warning, then breach)."""
 OVERDUE_TIMER_KIND = "task.overdue"
 """The ``Timer.kind`` of the timers that raise a task's overdue marker."""
 _JUST_AFTER = timedelta(microseconds=1)
 """Overdue means the due date has passed: the timer fires just after it."""
+
+
+def task_sla_timer_id(task_id: str) -> str:
+    """The id of a task's SLA timer."""
+    return f"{TASK_SLA_TIMER_KIND}:{task_id}"
+
+
+def _task_sla_event(
+    task: Task, change: str, clock: SlaClock, at: datetime, *, escalation: tuple[str, ...] = ()
+) -> TaskSlaChanged:
+    micro = timedelta(microseconds=1)
+    return TaskSlaChanged(
+        change=change,
+        metric=clock.metric.value,
+        target_us=clock.target // micro,
+        consumed_us=clock.consumed // micro,
+        due_at=clock.due_at,
+        escalation=escalation,
+        at=at,
+        by="cxflow",
+        task_id=task.id,
+        flow_id=task.flow_id,
+        flow_version=task.flow_version,
+    )
 
 
 def overdue_timer_id(task_id: str) -> str:
@@ -79,8 +108,10 @@ class TaskService:
         clock: Clock | None = None,
         sink: EventSink | None = None,
         new_id: Callable[[], str] = _new_id,
+        sla: SlaPolicy | Callable[[str], SlaPolicy | None] | None = None,
     ) -> None:
         self.store = store
+        self._sla = sla
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.sink = sink
         self._new_id = new_id
@@ -111,13 +142,78 @@ class TaskService:
             raise ConflictError(
                 f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
             )
-        updated, events = command(task, self._now())
+        now = self._now()
+        updated, events = command(task, now)
         if updated is task:
             self._commit(tenant, ChangeSet(events=events))
             return updated
-        timers = self._overdue_timers(tenant, task, updated)
-        self._commit(tenant, ChangeSet(tasks=(updated,), timers=timers, events=events))
-        return updated
+        changes = self._settle(tenant, task, updated, events, now)
+        self._commit(tenant, changes)
+        return changes.tasks[0]
+
+    def sla_policy(self, tenant: str) -> SlaPolicy | None:
+        """The task SLA policy in force for ``tenant`` (``None``: no task SLA)."""
+        return self._sla(tenant) if callable(self._sla) else self._sla
+
+    def _settle(
+        self,
+        tenant: str,
+        before: Task | None,
+        after: Task,
+        events: Sequence[Event],
+        at: datetime,
+        *,
+        timers: Sequence[Timer] = (),
+        flow_of: Callable[[Task], Flow] | None = None,
+    ) -> ChangeSet:
+        """The change set writing ``after`` with its SLA clock synced and its
+        overdue and SLA timers planned (``timers``: versions written already;
+        ``flow_of``: how to find a task's flow version, default the store)."""
+        events = list(events)
+        policy = self.sla_policy(tenant)
+        if policy is not None:
+            find = flow_of if flow_of is not None else (lambda t: self._task_flow(tenant, t))
+            kinds = compile_flow(find(after)).kind_values
+            before_kind = None
+            if before is not None:
+                before_kinds = compile_flow(find(before)).kind_values
+                before_kind = before_kinds.get(before.status, "unknown")
+            clocks, changed = sla_clocks.sync_task_clock(
+                policy,
+                after.sla,
+                priority=after.priority,
+                before_kind=before_kind,
+                after_kind=kinds.get(after.status, "unknown"),
+                after_deleted=after.deleted,
+                at=at,
+            )
+            if changed:
+                after = attrs.evolve(after, sla=clocks)
+                events += [_task_sla_event(after, c.change, c.clock, at) for c in changed]
+        written = [*timers, *self._overdue_timers(tenant, before, after)]
+        if isinstance(self.store, TimerStore) and (after.sla or (before and before.sla)):
+            clock = after.sla[0] if after.sla else None
+            timer_id = task_sla_timer_id(after.id)
+            current = next((t for t in reversed(written) if t.id == timer_id), None)
+            if current is None:
+                current = self._timer(tenant, timer_id)
+            change = plan_timer(
+                current,
+                timer_id=timer_id,
+                kind=TASK_SLA_TIMER_KIND,
+                subject_id=after.id,
+                deadline=None if clock is None else clock.next_instant,
+            )
+            if change is not None:
+                written.append(change)
+        return ChangeSet(tasks=(after,), timers=tuple(written), events=tuple(events))
+
+    def _timer(self, tenant: str, timer_id: str) -> Timer | None:
+        assert isinstance(self.store, TimerStore)
+        try:
+            return self.store.get_timer(tenant, timer_id)
+        except NotFound:
+            return None
 
     def _overdue_timers(self, tenant: str, before: Task | None, after: Task) -> tuple[Timer, ...]:
         """The overdue timer write that keeps ``after``'s timer in line with its
@@ -127,10 +223,7 @@ class TaskService:
         if after.due_at is None and (before is None or before.due_at is None):
             return ()  # no due date now or before: no timer can exist
         timer_id = overdue_timer_id(after.id)
-        try:
-            current: Timer | None = self.store.get_timer(tenant, timer_id)
-        except NotFound:
-            current = None
+        current = self._timer(tenant, timer_id)
         wanted = after.due_at is not None and not after.deleted and not after.completed
         change = plan_timer(
             current,
@@ -145,8 +238,27 @@ class TaskService:
 
     def timer_handlers(self) -> dict[str, Callable[[str, Timer, datetime], ChangeSet]]:
         """Handlers for ``TimerWorker``: the overdue marker at the first instant
-        after a task's due date (stores that keep timers only)."""
-        return {OVERDUE_TIMER_KIND: self._on_overdue}
+        after a task's due date, and the task SLA's warning and breach (stores
+        that keep timers only)."""
+        return {OVERDUE_TIMER_KIND: self._on_overdue, TASK_SLA_TIMER_KIND: self._on_sla}
+
+    def _on_sla(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
+        policy = self.sla_policy(tenant)
+        try:
+            task = self.store.get_task(tenant, timer.subject_id)
+        except NotFound:
+            return ChangeSet()
+        if policy is None or not task.sla:
+            return ChangeSet()
+        checked, what = sla_clocks.check_clock(policy, task.sla[0], at)
+        if what is None:
+            return ChangeSet()
+        updated = commands.evolve_task(task, at, sla=(checked,))
+        escalation = policy.escalation if what == "breached" else ()
+        event = _task_sla_event(updated, what, checked, at, escalation=escalation)
+        changes = self._settle(tenant, task, updated, [event], at, timers=(timer.fired(at),))
+        # The worker writes the fired version itself; keep what follows it.
+        return attrs.evolve(changes, timers=changes.timers[1:])
 
     def _on_overdue(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
         try:
@@ -231,8 +343,13 @@ class TaskService:
                 )
         now = self._now()
         moved: list[Task] = []
+        timers: list[Timer] = []
         events: list[Event] = []
         stranded: dict[str, int] = {}
+
+        def flow_of(task: Task) -> Flow:
+            return flow if task.flow_version == flow.version else self._task_flow(tenant, task)
+
         live = TaskQuery(flow_id=flow.id, deleted=False)
         for task in self._all_tasks(tenant, live):
             keeps_status = flow.has_status(task.status) and flow.status(task.status).enabled
@@ -245,8 +362,10 @@ class TaskService:
             else:
                 stranded[task.status] = stranded.get(task.status, 0) + 1
                 continue
-            moved.append(updated)
-            events.extend(task_events)
+            settled = self._settle(tenant, task, updated, task_events, now, flow_of=flow_of)
+            moved.extend(settled.tasks)
+            timers.extend(settled.timers)
+            events.extend(settled.events)
         if stranded:
             detail = ", ".join(f"{key!r} ({n} task(s))" for key, n in sorted(stranded.items()))
             raise ValidationError(
@@ -257,7 +376,9 @@ class TaskService:
         used = tuple(sorted((s, t) for s, t in relocate.items()))
         saved = FlowSaved(flow_id=flow.id, version=flow.version, relocated=used, at=now, by=by)
         self._commit(
-            tenant, ChangeSet(flows=(flow,), tasks=tuple(moved), events=(saved, *events))
+            tenant,
+            ChangeSet(flows=(flow,), tasks=tuple(moved), timers=tuple(timers),
+                      events=(saved, *events)),
         )
         return flow
 
@@ -310,9 +431,9 @@ class TaskService:
             status=status,
             task_type=task_type,
         )
-        timers = self._overdue_timers(tenant, None, task)
-        self._commit(tenant, ChangeSet(tasks=(task,), timers=timers, events=events))
-        return task
+        changes = self._settle(tenant, None, task, events, task.created_at)
+        self._commit(tenant, changes)
+        return changes.tasks[0]
 
     def create_task_in_experiment(
         self,

@@ -52,6 +52,7 @@ __all__ = [
     "check_todo",
     "create_task",
     "delete_task",
+    "evolve_task",
     "move_task",
     "raise_overdue",
     "relocate_task",
@@ -86,6 +87,13 @@ def _evolve(task: Task, at: datetime, **changes: Any) -> Task:
     state["updated_at"] = at
     state["version"] = task.version + 1
     return new
+
+
+def evolve_task(task: Task, at: datetime, **changes: Any) -> Task:
+    """The next version of ``task`` with ``changes`` (already validated by the
+    caller) and ``updated_at=at``; for service code that changes derived state
+    such as SLA clocks."""
+    return _evolve(task, at, **changes)
 
 
 def _base(task: Task, at: datetime, by: str) -> dict[str, Any]:

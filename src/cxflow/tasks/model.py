@@ -7,31 +7,18 @@ snapshot at ``version + 1`` together with the events describing the change.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import attrs
 
 from cxflow import _validate as v
 from cxflow.flows.model import Material
+from cxflow.priority import Priority
+from cxflow.timers.sla import SlaClock
 
 __all__ = ["Comment", "Priority", "StatusChange", "Task", "Todo"]
 
 
-class Priority(enum.Enum):
-    """Task priority; boards show high first."""
-
-    HIGH = "high"
-    NORMAL = "normal"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        """0 for high, 1 for normal, 2 for low (sort ascending for "most urgent first")."""
-        return _PRIORITY_RANK[self]
-
-
-_PRIORITY_RANK: dict[Priority, int] = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +122,8 @@ class Task:
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
     deleted_by: str | None = attrs.field(default=None)
+    sla: tuple[SlaClock, ...] = attrs.field(default=(), converter=v.to_tuple)
+    """The task's resolution SLA clock, when ``TaskService`` has an SLA policy."""
     version: int = attrs.field(default=1, validator=v.positive_int)
     """Optimistic-concurrency version: 1 when created, +1 on every change."""
 

@@ -34,7 +34,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.errors import ValidationError
-from cxflow.tasks.model import Priority
+from cxflow.priority import Priority
 
 __all__ = [
     "BusinessTime",
@@ -359,3 +359,58 @@ def sync_clocks(
             elif not after.waiting and clock.state is SlaClockState.PAUSED:
                 put(resume_clock(policy, clock, at), "resumed")
     return tuple(clocks.values()), changes
+
+
+def sync_task_clock(
+    policy: SlaPolicy,
+    clocks: tuple[SlaClock, ...],
+    *,
+    priority: Priority,
+    before_kind: str | None,
+    after_kind: str,
+    after_deleted: bool,
+    at: datetime,
+) -> tuple[tuple[SlaClock, ...], list[SlaChange]]:
+    """A task's resolution clock after a change (``before_kind`` ``None``: just
+    created). Kinds are ``StatusKind`` values. The clock runs while the task is
+    live and in a not-started or in-progress status, pauses in a waiting status
+    or while deleted, is fulfilled when the task completes and resumes when it
+    is reopened (moved out of a completed status)."""
+    completed = ("completed_success", "completed_failure")
+    clock = next((c for c in clocks if c.metric is SlaMetric.RESOLUTION), None)
+    changes: list[SlaChange] = []
+
+    def result(new: SlaClock | None, change: str | None) -> tuple[
+        tuple[SlaClock, ...], list[SlaChange]
+    ]:
+        if new is None or change is None:
+            return clocks, changes
+        changes.append(SlaChange(change=change, clock=new))
+        return (new,), changes
+
+    runs = not after_deleted and after_kind not in completed and after_kind != "waiting"
+    if clock is None:
+        if before_kind is not None:
+            return clocks, changes
+        targets = policy.targets_for(priority, None)
+        target = targets.resolution if targets is not None else None
+        if target is None:
+            return clocks, changes
+        new = start_clock(policy, SlaMetric.RESOLUTION, target, at)
+        if after_kind in completed:
+            new = end_clock(policy, new, at, SlaClockState.FULFILLED)
+        elif not runs:
+            new = pause_clock(policy, new, at)
+        return result(new, "activated")
+    if after_kind in completed and not after_deleted:
+        if clock.active:
+            return result(end_clock(policy, clock, at, SlaClockState.FULFILLED), "fulfilled")
+        return clocks, changes
+    if clock.state is SlaClockState.FULFILLED and before_kind in completed:
+        reopened = attrs.evolve(clock, state=SlaClockState.PAUSED, ended_at=None)
+        return result(resume_clock(policy, reopened, at) if runs else reopened, "resumed")
+    if runs and clock.state is SlaClockState.PAUSED:
+        return result(resume_clock(policy, clock, at), "resumed")
+    if not runs and clock.state is SlaClockState.RUNNING:
+        return result(pause_clock(policy, clock, at), "paused")
+    return clocks, changes

@@ -18,7 +18,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.errors import ValidationError
-from cxflow.tasks.model import Priority
+from cxflow.priority import Priority
 
 __all__ = ["ElapsedSince", "TimeTrigger", "TriggerAction", "TriggerActionKind", "trigger_timer_id"]
 
