@@ -30,8 +30,6 @@ Workload, per calendar (the same seeded random inputs for every path):
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -42,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_flow_moves import best_rate, machine_info
+import benchkit
+from benchkit import best_rate, machine_info
 
 from cxflow.timers.calendar import BusinessCalendar
 
-RESULTS = Path(__file__).parent / "results"
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR_US = 365 * 86_400 * 1_000_000
 CENTURY_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -236,19 +234,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
-    args = parser.parse_args(argv)
-    result = measure(args.quick)
-    table = render(result)
-    print(table)
-    if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "calendar.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / "calendar.md").write_text(table + "\n")
-        print(f"\nwrote {args.out / 'calendar.json'} and {args.out / 'calendar.md'}")
-    return 0
+    return benchkit.main(argv, name="calendar", doc=__doc__ or "", measure=measure, render=render)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,6 @@ for a cxflow task snapshot against one machine instance per task.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
 import sys
 import time
 import tracemalloc
@@ -42,12 +37,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+import benchkit
+from benchkit import best_rate, machine_info
+
 from cxflow import Flow, MemoryStore, Status, StatusKind, TaskService, TestClock
 from cxflow.flows.machine import compile_flow
 from cxflow.tasks import commands
 from cxflow.tasks.model import Task
 
-RESULTS = Path(__file__).parent / "results"
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 KEYS = ("new", "triage", "doing", "review", "waiting", "qa", "done", "failed")
 KINDS = (
@@ -72,35 +70,6 @@ def make_flow() -> Flow:
             for key, kind in zip(KEYS, KINDS, strict=True)
         ],
     )
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-    }
-
-
-def best_rate(run: Callable[[], int], repeats: int) -> tuple[float, float]:
-    """Run ``run`` (returns operations done) ``repeats`` times; return the best
-    and the median rate in operations per second."""
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        done = run()
-        rates.append(done / (time.perf_counter() - start))
-    return max(rates), statistics.median(rates)
 
 
 def new_tasks(flow: Flow, count: int) -> list[Task]:
@@ -291,19 +260,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
-    args = parser.parse_args(argv)
-    result = measure(args.quick)
-    table = render(result)
-    print(table)
-    if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "flow_moves.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / "flow_moves.md").write_text(table + "\n")
-        print(f"\nwrote {args.out / 'flow_moves.json'} and {args.out / 'flow_moves.md'}")
-    return 0
+    return benchkit.main(argv, name="flow_moves", doc=__doc__ or "", measure=measure, render=render)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ throughput of many concurrent workers.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
@@ -36,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_flow_moves import CYCLE, machine_info, make_flow
+import benchkit
+from bench_flow_moves import CYCLE, make_flow
+from benchkit import machine_info
 
 from cxflow import MemoryStore, Store, TaskService, TestClock
 
-RESULTS = Path(__file__).parent / "results"
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TENANT = "bench"
 
@@ -148,19 +147,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
-    args = parser.parse_args(argv)
-    result = measure(args.quick)
-    table = render(result)
-    print(table)
-    if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "stores.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / "stores.md").write_text(table + "\n")
-        print(f"\nwrote {args.out / 'stores.json'} and {args.out / 'stores.md'}")
-    return 0
+    return benchkit.main(argv, name="stores", doc=__doc__ or "", measure=measure, render=render)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ by the **pending** count; the 250-byte target applies to the structure only.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import random
 import resource
 import statistics
@@ -45,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_flow_moves import machine_info
+import benchkit
+from benchkit import machine_info
 
 from cxflow.timers.queue import TimerQueue
 
-RESULTS = Path(__file__).parent / "results"
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 SPREAD = timedelta(days=7)
 STEP = timedelta(minutes=1)
@@ -244,19 +242,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
-    args = parser.parse_args(argv)
-    result = measure(args.quick)
-    table = render(result)
-    print(table)
-    if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "timers.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / "timers.md").write_text(table + "\n")
-        print(f"\nwrote {args.out / 'timers.json'} and {args.out / 'timers.md'}")
-    return 0
+    return benchkit.main(argv, name="timers", doc=__doc__ or "", measure=measure, render=render)
 
 
 if __name__ == "__main__":

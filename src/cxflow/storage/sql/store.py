@@ -220,6 +220,20 @@ class SqlStore:
         with self._writing("drop_schema") as conn:
             schema.metadata.drop_all(conn)
 
+    def _get_one(
+        self, table: sa.Table, kind: type[_T], name: str, tenant: str, record_id: str
+    ) -> _T:
+        """The record ``record_id`` of ``tenant`` in ``table`` (keyed by tenant and
+        ``<name>_id``, JSON in ``data``); ``NotFound(name, record_id)`` when absent."""
+        tenant = require_tenant(tenant)
+        key = table.c[f"{name}_id"]
+        query = sa.select(table.c.data).where(table.c.tenant == tenant, key == record_id)
+        with self._reading(f"get_{name}") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        if data is None:
+            raise NotFound(name, record_id)
+        return from_dict(kind, json.loads(data))
+
     # -- flows -----------------------------------------------------------------------
 
     def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
@@ -272,13 +286,7 @@ class SqlStore:
     # -- tasks -----------------------------------------------------------------------
 
     def get_task(self, tenant: str, task_id: str) -> Task:
-        tenant = require_tenant(tenant)
-        query = sa.select(tasks.c.data).where(tasks.c.tenant == tenant, tasks.c.task_id == task_id)
-        with self._reading("get_task") as conn:
-            data = conn.execute(query).scalar_one_or_none()
-        if data is None:
-            raise NotFound("task", task_id)
-        return from_dict(Task, json.loads(data))
+        return self._get_one(tasks, Task, "task", tenant, task_id)
 
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
         tenant = require_tenant(tenant)
@@ -359,14 +367,7 @@ class SqlStore:
         return column.collate("C") if self.dialect == "postgresql" else column
 
     def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
-        tenant = require_tenant(tenant)
-        c = conversations.c
-        query = sa.select(c.data).where(c.tenant == tenant, c.conversation_id == conversation_id)
-        with self._reading("get_conversation") as conn:
-            data = conn.execute(query).scalar_one_or_none()
-        if data is None:
-            raise NotFound("conversation", conversation_id)
-        return from_dict(Conversation, json.loads(data))
+        return self._get_one(conversations, Conversation, "conversation", tenant, conversation_id)
 
     def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
         tenant = require_tenant(tenant)
@@ -402,14 +403,7 @@ class SqlStore:
         return [from_dict(Conversation, json.loads(data)) for data in rows]
 
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
-        tenant = require_tenant(tenant)
-        c = customers.c
-        query = sa.select(c.data).where(c.tenant == tenant, c.customer_id == customer_id)
-        with self._reading("get_customer") as conn:
-            data = conn.execute(query).scalar_one_or_none()
-        if data is None:
-            raise NotFound("customer", customer_id)
-        return from_dict(Customer, json.loads(data))
+        return self._get_one(customers, Customer, "customer", tenant, customer_id)
 
     def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
         tenant = require_tenant(tenant)
@@ -439,14 +433,7 @@ class SqlStore:
     # -- timers ----------------------------------------------------------------------
 
     def get_timer(self, tenant: str, timer_id: str) -> Timer:
-        tenant = require_tenant(tenant)
-        c = timers.c
-        query = sa.select(c.data).where(c.tenant == tenant, c.timer_id == timer_id)
-        with self._reading("get_timer") as conn:
-            data = conn.execute(query).scalar_one_or_none()
-        if data is None:
-            raise NotFound("timer", timer_id)
-        return from_dict(Timer, json.loads(data))
+        return self._get_one(timers, Timer, "timer", tenant, timer_id)
 
     def claim_timers(
         self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
