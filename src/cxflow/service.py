@@ -112,6 +112,8 @@ class TaskService:
     ) -> None:
         self.store = store
         self._sla = sla
+        # Checked once: a runtime protocol check costs tens of microseconds.
+        self._timer_store: TimerStore | None = store if isinstance(store, TimerStore) else None
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.sink = sink
         self._new_id = new_id
@@ -191,7 +193,7 @@ class TaskService:
                 after = attrs.evolve(after, sla=clocks)
                 events += [_task_sla_event(after, c.change, c.clock, at) for c in changed]
         written = [*timers, *self._overdue_timers(tenant, before, after)]
-        if isinstance(self.store, TimerStore) and (after.sla or (before and before.sla)):
+        if self._timer_store is not None and (after.sla or (before and before.sla)):
             clock = after.sla[0] if after.sla else None
             timer_id = task_sla_timer_id(after.id)
             current = next((t for t in reversed(written) if t.id == timer_id), None)
@@ -209,16 +211,16 @@ class TaskService:
         return ChangeSet(tasks=(after,), timers=tuple(written), events=tuple(events))
 
     def _timer(self, tenant: str, timer_id: str) -> Timer | None:
-        assert isinstance(self.store, TimerStore)
+        assert self._timer_store is not None
         try:
-            return self.store.get_timer(tenant, timer_id)
+            return self._timer_store.get_timer(tenant, timer_id)
         except NotFound:
             return None
 
     def _overdue_timers(self, tenant: str, before: Task | None, after: Task) -> tuple[Timer, ...]:
         """The overdue timer write that keeps ``after``'s timer in line with its
         due date (none when the store keeps no timers)."""
-        if not isinstance(self.store, TimerStore):
+        if self._timer_store is None:
             return ()
         if after.due_at is None and (before is None or before.due_at is None):
             return ()  # no due date now or before: no timer can exist
