@@ -62,7 +62,9 @@ class TimerWorker:
         """Fire up to ``limit`` timers of ``tenant`` due now, in deadline order;
         return the fires committed by this call. A fire whose commit loses a
         race (its lease was taken over, or its subject changed meanwhile) is
-        skipped: its timer is fired by a later tick."""
+        skipped: its timer is fired by a later tick. An exception raised by a
+        handler propagates to the caller; the fires committed before it stand,
+        and the failing timer is claimed again once its lease expires."""
         tenant = require_tenant(tenant)
         now = ensure_aware(self.clock.now(), "clock.now()")
         claimed = self.store.claim_timers(
