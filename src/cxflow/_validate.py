@@ -20,6 +20,14 @@ KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\Z")
 
 
+def check_text(value: object, field: str) -> str:
+    """Return ``value`` if it is text with a non-space character, else raise
+    ``ValidationError`` naming ``field`` (for command arguments)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "must be non-empty text")
+    return value
+
+
 def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """A ``str`` with at least one non-space character."""
     if not isinstance(value, str):

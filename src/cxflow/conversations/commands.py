@@ -48,7 +48,7 @@ from typing import Any
 import attrs
 
 from cxflow import _validate as v
-from cxflow._validate import actor
+from cxflow._validate import actor, check_text
 from cxflow.clock import ensure_aware
 from cxflow.conversations.model import (
     AuthorKind,
@@ -115,14 +115,8 @@ def _base(conversation: Conversation, at: datetime, by: str) -> dict[str, Any]:
     }
 
 
-def _text(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(field, "must be non-empty text")
-    return value
-
-
 def _optional_text(value: object, field: str) -> str | None:
-    return None if value is None else _text(value, field)
+    return None if value is None else check_text(value, field)
 
 
 def _bool(value: object, field: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from cxflow._validate import actor, check_name
+from cxflow._validate import actor, check_name, check_text
 from cxflow.clock import ensure_aware
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import (
@@ -104,12 +104,6 @@ def _base(task: Task, at: datetime, by: str) -> dict[str, Any]:
         "flow_id": task.flow_id,
         "flow_version": task.flow_version,
     }
-
-
-def _text(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(field, "must be non-empty text")
-    return value
 
 
 def _live(task: Task) -> None:
@@ -344,7 +338,8 @@ def add_comment(task: Task, body: str, *, by: str, at: datetime) -> Result:
     at = ensure_aware(at, "at")
     by = actor(by)
     _live(task)
-    comment = Comment(id=f"c{len(task.comments) + 1}", author=by, body=_text(body, "body"), at=at)
+    body = check_text(body, "body")
+    comment = Comment(id=f"c{len(task.comments) + 1}", author=by, body=body, at=at)
     updated = _evolve(task, at, comments=(*task.comments, comment))
     return updated, [TaskCommented(comment_id=comment.id, body=body, **_base(task, at, by))]
 
