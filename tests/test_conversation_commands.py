@@ -422,6 +422,15 @@ def test_add_room_tag_refuses_an_empty_tag() -> None:
     assert info.value.field == "tag"
 
 
+@pytest.mark.parametrize("tag", ["nul\x00byte", "tab\tand", "x" * 201, "lone\ud800surrogate"])
+def test_add_room_tag_refuses_what_a_database_cannot_store(tag: str) -> None:
+    conversation = opened()
+    with pytest.raises(ValidationError) as info:
+        c.add_room_tag(conversation, tag, at=T1, by="agent-1")
+    assert info.value.field == "tag"
+    assert conversation.room_tags == ()
+
+
 def test_remove_room_tag_removes_and_emits() -> None:
     conversation, events = c.remove_room_tag(
         opened(room_tags=["a", "b"]), "a", at=T1, by="agent-1"

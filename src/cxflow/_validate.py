@@ -57,18 +57,19 @@ MAX_NAME = 200
 
 def check_name(value: object, field: str) -> str:
     """Return ``value`` if it is a name: a tag, an agent, an assignee — non-blank
-    text of at most 200 characters without control characters (which some
-    databases cannot store); else raise ``ValidationError`` naming ``field``."""
+    text of at most 200 characters without control characters or lone
+    surrogates (which databases cannot store); else raise ``ValidationError``
+    naming ``field``."""
     if (
         not isinstance(value, str)
         or not value.strip()
         or len(value) > MAX_NAME
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+        or any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
     ):
         raise ValidationError(
             field,
             f"{value!r} is not a valid name (non-blank text, at most {MAX_NAME} "
-            "characters, no control characters)",
+            "characters, no control characters or lone surrogates)",
         )
     return value
 

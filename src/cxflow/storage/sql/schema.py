@@ -10,12 +10,10 @@ full records are stored as JSON text made by ``cxflow.serialization``,
 next to the columns that queries filter and sort on.
 
 Tags (room tags of conversations, customer tags) live in child tables, one
-row per distinct tag, rewritten with every write of their record. Their
-``tag`` column holds the tag as a JSON string literal (``"vip"`` with the
-quotes), or ``#`` and the SHA-256 of the tag when that literal is longer
-than 200 characters: tags are any text, and this keeps every one of them
-matchable by plain equality on every database (no NUL bytes, no index-size
-limit, no wildcards). ``cxflow.storage.sql.store.tag_key`` computes it.
+row per distinct tag, rewritten with every write of their record, and are
+matched by plain equality. Tags are names (``cxflow._validate.check_name``:
+at most 200 characters, no control characters or lone surrogates), so every
+database stores them as they are.
 
 Upgrade path: ``SCHEMA_VERSION`` is written to ``cxflow_schema`` by
 ``create_schema``. A later cxflow that changes the schema adds a step to

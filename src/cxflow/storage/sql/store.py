@@ -7,7 +7,6 @@ works inside the host's transaction: see ``SqlStore``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery, TaskSort
 from cxflow.timers.model import Timer, TimerState
 
-__all__ = ["SqlStore", "tag_key"]
+__all__ = ["SqlStore"]
 
 _T = TypeVar("_T")
 
@@ -61,23 +60,6 @@ def _micros(value: datetime | None) -> int | None:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
-
-
-_TAG_KEY_MAX = 200
-
-
-def tag_key(tag: str) -> str:
-    """The value of the ``tag`` column for ``tag`` in the tag tables.
-
-    The tag as a JSON string literal (ASCII, so no NUL byte or encoding can
-    trouble a database), or, when that literal is longer than 200 characters,
-    ``#`` followed by the SHA-256 of the tag. A literal always starts with a
-    double quote, so the two forms never collide; equal tags give equal keys.
-    """
-    literal = json.dumps(tag)
-    if len(literal) <= _TAG_KEY_MAX:
-        return literal
-    return "#" + hashlib.sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
@@ -384,14 +366,7 @@ class SqlStore:
         if query.assignee is not None:
             where.append(c.assignee == query.assignee)
         if query.room_tag is not None:
-            t = conversation_tags.c
-            where.append(
-                sa.exists().where(
-                    t.tenant == tenant,
-                    t.conversation_id == c.conversation_id,
-                    t.tag == tag_key(query.room_tag),
-                )
-            )
+            where.append(_tagged(conversation_tags, c.conversation_id, tenant, query.room_tag))
         select = (
             sa.select(c.data)
             .where(*where)
@@ -412,14 +387,7 @@ class SqlStore:
         c = customers.c
         where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
         if query.tag is not None:
-            t = customer_tags.c
-            where.append(
-                sa.exists().where(
-                    t.tenant == tenant,
-                    t.customer_id == c.customer_id,
-                    t.tag == tag_key(query.tag),
-                )
-            )
+            where.append(_tagged(customer_tags, c.customer_id, tenant, query.tag))
         select = (
             sa.select(c.data)
             .where(*where)
@@ -656,9 +624,15 @@ def _all(values: Sequence[object], kind: type[_T]) -> list[_T]:
     return checked
 
 
-def _tag_keys(tags: Sequence[str]) -> list[str]:
-    """The distinct tag keys of ``tags``, in first-seen order."""
-    return list(dict.fromkeys(tag_key(tag) for tag in tags))
+def _tagged(tags: sa.Table, owner: sa.Column[Any], tenant: str, tag: str) -> sa.ColumnElement[bool]:
+    """The ``owner`` id column's record carries ``tag`` in the tag table ``tags``."""
+    t = tags.c
+    return sa.exists().where(t.tenant == tenant, t[owner.name] == owner, t.tag == tag)
+
+
+def _distinct(tags: Sequence[str]) -> list[str]:
+    """The distinct ``tags``, in first-seen order."""
+    return list(dict.fromkeys(tags))
 
 
 def _conversation_row(tenant: str, conversation: object) -> _Row:
@@ -677,7 +651,7 @@ def _conversation_row(tenant: str, conversation: object) -> _Row:
         "assignee": conversation.assignee,
         "opened_at_us": _micros(conversation.opened_at),
         "data": data,
-        _TAGS: _tag_keys(conversation.room_tags),
+        _TAGS: _distinct(conversation.room_tags),
     }
 
 
@@ -689,7 +663,7 @@ def _customer_row(tenant: str, customer: object) -> _Row:
         "customer_id": customer.id,
         "version": customer.version,
         "data": _dumps(to_dict(customer)),
-        _TAGS: _tag_keys(customer.tags),
+        _TAGS: _distinct(customer.tags),
     }
 
 
