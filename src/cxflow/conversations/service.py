@@ -182,17 +182,12 @@ class ConversationService:
                     None if due is None else due.deadline,
                 )
             )
-        clocks = {clock.metric: clock for clock in conversation.sla}
-        for metric in SlaMetric:
-            clock = clocks.get(metric)
-            if clock is not None or settings.sla is not None:
-                desired.append(
-                    (
-                        sla_timer_id(metric, conversation.id),
-                        SLA_TIMER_KIND,
-                        None if clock is None else clock.next_instant,
-                    )
-                )
+        # A clock, once started, stays on the conversation: a metric without one
+        # never had a timer, so there is nothing to read or cancel for it.
+        for clock in conversation.sla:
+            desired.append(
+                (sla_timer_id(clock.metric, conversation.id), SLA_TIMER_KIND, clock.next_instant)
+            )
         for trigger in settings.triggers:
             desired.append(
                 (
