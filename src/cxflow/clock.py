@@ -11,7 +11,15 @@ from typing import Protocol, runtime_checkable
 
 from cxflow.errors import ValidationError
 
-__all__ = ["Clock", "SystemClock", "TestClock", "ensure_aware"]
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "TestClock",
+    "duration_us",
+    "ensure_aware",
+    "epoch_us",
+    "from_epoch_us",
+]
 
 
 def ensure_aware(value: object, field: str) -> datetime:
@@ -75,3 +83,28 @@ class TestClock:
             raise ValidationError("instant", "a test clock never moves backwards")
         self._now = target
         return self._now
+
+
+_US = 1_000_000
+_DAY_US = 86_400 * _US
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def epoch_us(instant: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware UTC datetime (exact, no floats)."""
+    return (
+        (instant.toordinal() - _EPOCH_ORDINAL) * _DAY_US
+        + ((instant.hour * 60 + instant.minute) * 60 + instant.second) * _US
+        + instant.microsecond
+    )
+
+
+def from_epoch_us(us: int) -> datetime:
+    """The aware UTC datetime ``us`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def duration_us(delta: timedelta) -> int:
+    """``delta`` in whole microseconds."""
+    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pendulum
 
-from cxflow.clock import ensure_aware
+from cxflow.clock import duration_us, ensure_aware, epoch_us, from_epoch_us
 from cxflow.errors import ValidationError
 
 __all__ = ["BusinessCalendar"]
@@ -70,23 +70,6 @@ _CLOSED: tuple[int, int, int, tuple[tuple[int, int], ...]] = (_NO_TIME, -_NO_TIM
 
 _Day: TypeAlias = tuple[int, int, int, tuple[tuple[int, int], ...]]
 """One local date: (first start, last end, total open, intervals), epoch µs."""
-
-
-def _to_us(instant: datetime) -> int:
-    """Microseconds since the epoch of an aware UTC datetime (any subclass)."""
-    return (
-        (instant.toordinal() - _EPOCH_ORDINAL) * _DAY_US
-        + ((instant.hour * 60 + instant.minute) * 60 + instant.second) * _US
-        + instant.microsecond
-    )
-
-
-def _from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _delta_us(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
 def _parse_time(value: object, field: str, day: str, *, end: bool) -> int:
@@ -291,14 +274,14 @@ class _Days:
         assert after is not None
         local = (ordinal - _EPOCH_ORDINAL) * _DAY_US + us
         if before >= after:  # an ordinary time, or a repeated one (first occurrence)
-            return local - _delta_us(before)
+            return local - duration_us(before)
         # In a gap: find the transition, the first instant whose wall time >= ``us``.
-        low, high = local - _delta_us(after), local - _delta_us(before)
+        low, high = local - duration_us(after), local - duration_us(before)
         while high - low > 1:
             mid = (low + high) // 2
-            offset = _from_us(mid).astimezone(zone).utcoffset()
+            offset = from_epoch_us(mid).astimezone(zone).utcoffset()
             assert offset is not None
-            if mid + _delta_us(offset) >= local:
+            if mid + duration_us(offset) >= local:
                 high = mid
             else:
                 low = mid
@@ -360,12 +343,12 @@ class BusinessCalendar:
         end. Raises ``ValidationError`` for a naive ``start`` or a negative
         ``duration``, or a deadline after the year 9999.
         """
-        at = _to_us(ensure_aware(start, "start"))
+        at = epoch_us(ensure_aware(start, "start"))
         if not isinstance(duration, timedelta):
             raise ValidationError(
                 "duration", f"expected a timedelta, got {type(duration).__name__}"
             )
-        remaining = _delta_us(duration)
+        remaining = duration_us(duration)
         if remaining < 0:
             raise ValidationError("duration", "must not be negative")
         if at + remaining >= _LAST_US:  # business time never runs faster than real time
@@ -386,7 +369,7 @@ class BusinessCalendar:
                             if a > at:
                                 at = a
                             if remaining <= b - at:
-                                return _from_us(at + remaining)
+                                return from_epoch_us(at + remaining)
                             remaining -= b - at
                             at = b
                 ordinal += 1
@@ -398,8 +381,8 @@ class BusinessCalendar:
 
         Raises ``ValidationError`` for a naive ``start`` or ``end``.
         """
-        low = _to_us(ensure_aware(start, "start"))
-        high = _to_us(ensure_aware(end, "end"))
+        low = epoch_us(ensure_aware(start, "start"))
+        high = epoch_us(ensure_aware(end, "end"))
         if high <= low:
             return timedelta(0)
         day = self._days.day
@@ -423,14 +406,14 @@ class BusinessCalendar:
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is inside an open range (open at a range's start,
         closed at its end). Raises ``ValidationError`` for a naive ``at``."""
-        instant = _to_us(ensure_aware(at, "at"))
+        instant = epoch_us(ensure_aware(at, "at"))
         return self._next_interval(instant)[0] <= instant
 
     def next_open(self, at: datetime) -> datetime:
         """The first open instant at or after ``at``, as aware UTC. Raises
         ``ValidationError`` for a naive ``at``."""
-        instant = _to_us(ensure_aware(at, "at"))
-        return _from_us(max(self._next_interval(instant)[0], instant))
+        instant = epoch_us(ensure_aware(at, "at"))
+        return from_epoch_us(max(self._next_interval(instant)[0], instant))
 
     def intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The open intervals of local date ``day`` as aware UTC ``(start, end)``
@@ -441,7 +424,7 @@ class BusinessCalendar:
             spans = self._days.day(day.toordinal())[3]
         except OverflowError:
             raise ValidationError("day", f"{day} is out of range") from None
-        return tuple((_from_us(a), _from_us(b)) for a, b in spans)
+        return tuple((from_epoch_us(a), from_epoch_us(b)) for a, b in spans)
 
     def _next_interval(self, instant: int) -> tuple[int, int]:
         day = self._days.day
