@@ -8,7 +8,7 @@ tag when serialised (see ``cxflow.serialization``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import attrs
@@ -18,6 +18,11 @@ from cxflow.tasks.model import Priority
 
 __all__ = [
     "EVENT_TYPES",
+    "AgentAssigned",
+    "AgentChanged",
+    "AssignmentEvent",
+    "AssignmentFinished",
+    "ConversationQueued",
     "CloseMessageRequested",
     "ConversationAssigned",
     "ConversationClosed",
@@ -466,6 +471,72 @@ class TimeTriggerFired(ConversationEvent):
     since: datetime
 
 
+# -- assignment ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AgentChanged(Event):
+    """An agent's presence, capacity, skills or groups changed (or the agent was
+    added: ``previous_presence`` is then ``None``). ``presence`` is a
+    ``Presence`` value."""
+
+    type: ClassVar[str] = "agent.changed"
+    agent_id: str
+    presence: str
+    previous_presence: str | None = None
+    capacity: int = 1
+    skills: tuple[tuple[str, int], ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AssignmentEvent(Event):
+    """Base of events about one conversation's routing."""
+
+    conversation_id: str
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ConversationQueued(AssignmentEvent):
+    """A conversation entered the queue. ``reason``: ``"arrived"``, or for a
+    conversation sent back (keeping ``arrived_at``): ``"agent_offline"``,
+    ``"no_answer"`` or ``"unassigned"``; ``previous_agent`` then names who
+    held it."""
+
+    type: ClassVar[str] = "assignment.queued"
+    channel: str
+    level: int
+    arrived_at: datetime
+    reason: str = "arrived"
+    previous_agent: str | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AgentAssigned(AssignmentEvent):
+    """A conversation was given to ``agent_id``. ``reason``: ``"auto"`` (the
+    scheduler, with ``strategy`` naming how), ``"manual"`` or ``"transfer"`` (a
+    person, ``by``). ``overflow`` is true when a person exceeded the agent's
+    capacity on purpose. ``waited`` is the time since ``arrived_at``."""
+
+    type: ClassVar[str] = "assignment.assigned"
+    agent_id: str
+    reason: str
+    strategy: str | None = None
+    previous_agent: str | None = None
+    overflow: bool = False
+    waited: timedelta = timedelta(0)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AssignmentFinished(AssignmentEvent):
+    """A conversation left routing (it closed): ``agent_id`` held it, or
+    ``None`` if it was still waiting."""
+
+    type: ClassVar[str] = "assignment.finished"
+    agent_id: str | None
+    reason: str = "closed"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -508,6 +579,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SlaBreached,
         TimeTriggerFired,
         TaskSlaChanged,
+        AgentChanged,
+        ConversationQueued,
+        AgentAssigned,
+        AssignmentFinished,
     )
 }
 """Tag -> event class: the explicit map the serializer uses (never an import by name)."""

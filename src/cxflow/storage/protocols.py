@@ -7,11 +7,14 @@ The tiers are small so a host implements only what it uses:
 - ``EventOutbox``: read the events appended by commits;
 - ``ConversationStore``: read conversations and customers;
 - ``TimerStore``: read timers and claim due ones with a lease;
+- ``AssignmentStore``: read agents, routing records and the tenant's routing
+  version;
 - ``ChangeWriter``: the single write entry point, ``ChangeWriter.commit``,
   which applies a ``ChangeSet`` atomically.
 
-``Store`` is all four together, which is what ``cxflow.TaskService``
-needs. Rules every adapter follows (the contract suite in
+``Store`` is the four tiers ``cxflow.TaskService`` needs; ``FullStore`` adds
+conversations and timers; ``AssignmentStore`` stands alone for
+``cxflow.assignment.AssignmentService``. Rules every adapter follows (the contract suite in
 ``cxflow.testing`` checks each):
 
 - **Tenant scope.** Every method takes the tenant first. An empty or non-string
@@ -37,6 +40,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from cxflow import _validate as v
+from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ValidationError
@@ -47,6 +51,7 @@ from cxflow.tasks.query import Page, TaskQuery
 from cxflow.timers.model import Timer
 
 __all__ = [
+    "AssignmentStore",
     "ChangeSet",
     "ConversationStore",
     "FullStore",
@@ -77,6 +82,13 @@ class ChangeSet:
     - ``tasks``: task snapshots to write; version *n* requires stored *n - 1*
       (version 1: the id must be new).
     - ``conversations``, ``customers``, ``timers``: the same version rule as tasks.
+    - ``agents``, ``routings``: the same version rule as tasks.
+    - ``finished_routings``: conversation ids whose routing records are
+      deleted (after the ``routings`` above are written); each must be stored.
+    - ``routing_version``: when set to *n*, the tenant's stored routing
+      version must be *n - 1* (0 when the tenant has none) and becomes *n*.
+      Every scheduler decision writes it, so two processes routing the same
+      tenant cannot both commit decisions taken from the same state.
     - ``events``: appended to the outbox in this order.
 
     Records with the same id apply in order, so one set may carry a task at
@@ -88,6 +100,12 @@ class ChangeSet:
     conversations: tuple[Conversation, ...] = attrs.field(default=(), converter=v.to_tuple)
     customers: tuple[Customer, ...] = attrs.field(default=(), converter=v.to_tuple)
     timers: tuple[Timer, ...] = attrs.field(default=(), converter=v.to_tuple)
+    agents: tuple[Agent, ...] = attrs.field(default=(), converter=v.to_tuple)
+    routings: tuple[Routing, ...] = attrs.field(default=(), converter=v.to_tuple)
+    finished_routings: tuple[str, ...] = attrs.field(default=(), converter=v.to_tuple)
+    routing_version: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(v.positive_int)
+    )
     events: tuple[Event, ...] = attrs.field(default=(), converter=v.to_tuple)
 
     def __bool__(self) -> bool:
@@ -97,6 +115,10 @@ class ChangeSet:
             or self.conversations
             or self.customers
             or self.timers
+            or self.agents
+            or self.routings
+            or self.finished_routings
+            or self.routing_version is not None
             or self.events
         )
 
@@ -221,15 +243,49 @@ class TimerStore(Protocol):
 
 
 @runtime_checkable
+class AssignmentStore(Protocol):
+    """Reads what the assignment scheduler keeps: agents, one routing record per
+    open routed conversation (waiting or assigned), and the tenant's routing
+    version (see ``ChangeSet.routing_version``)."""
+
+    def get_agent(self, tenant: str, agent_id: str) -> Agent:
+        """Return agent ``agent_id``; ``NotFound`` (kind ``"agent"``) when it
+        does not exist for ``tenant``."""
+        ...
+
+    def list_agents(self, tenant: str) -> list[Agent]:
+        """Return every agent of ``tenant``, ordered by id."""
+        ...
+
+    def get_routing(self, tenant: str, conversation_id: str) -> Routing:
+        """Return the routing record of ``conversation_id``; ``NotFound`` (kind
+        ``"routing"``) when there is none for ``tenant`` (never routed, or
+        finished)."""
+        ...
+
+    def list_routings(self, tenant: str) -> list[Routing]:
+        """Return every routing record of ``tenant`` (waiting and assigned),
+        ordered by conversation id."""
+        ...
+
+    def routing_version(self, tenant: str) -> int:
+        """Return the tenant's routing version: 0 until the first commit that
+        sets ``ChangeSet.routing_version``."""
+        ...
+
+
+@runtime_checkable
 class ChangeWriter(Protocol):
     """The single write entry point."""
 
     def commit(self, tenant: str, changes: ChangeSet) -> None:
         """Apply ``changes`` atomically for ``tenant``.
 
-        Raises ``ConflictError`` when any flow, task, conversation, customer or
-        timer version does not follow the stored one (see the module rules), including a duplicate
-        id at version 1, and then writes nothing. An empty change set is a no-op.
+        Raises ``ConflictError`` when any flow, task, conversation, customer,
+        timer, agent or routing version does not follow the stored one (see the
+        module rules), including a duplicate id at version 1; when a finished
+        routing is not stored; or when ``routing_version`` does not follow the
+        stored one. It then writes nothing. An empty change set is a no-op.
         """
         ...
 
