@@ -2,8 +2,51 @@
 
 - ``model``: ``Agent``, ``Presence``, ``Routing`` (one conversation's routing
   record) and ``QueuePolicy`` (queue order with aging);
+- ``strategies``: ``RoundRobin``, ``LeastLoad``, ``SkillBased`` and the
+  ``Strategy`` protocol for your own;
+- ``scheduler``: ``Scheduler``, the in-memory engine (the heap), its
+  ``Decision`` and ``Explanation``.
 """
 
-from cxflow.assignment.model import MAX_CAPACITY, MAX_PROFICIENCY, Agent, Presence, QueuePolicy, Routing
+from cxflow.assignment.model import (
+    MAX_CAPACITY,
+    MAX_PROFICIENCY,
+    Agent,
+    Presence,
+    QueuePolicy,
+    Routing,
+)
+from cxflow.assignment.scheduler import Candidate, Decision, Explanation, Scheduler
+from cxflow.assignment.strategies import (
+    ANY,
+    AgentState,
+    IndexedStrategy,
+    LeastLoad,
+    Need,
+    RoundRobin,
+    SkillBased,
+    Strategy,
+    Tag,
+)
 
-__all__ = ["MAX_CAPACITY", "MAX_PROFICIENCY", "Agent", "Presence", "QueuePolicy", "Routing"]
+__all__ = [
+    "ANY",
+    "MAX_CAPACITY",
+    "MAX_PROFICIENCY",
+    "Agent",
+    "AgentState",
+    "Candidate",
+    "Decision",
+    "Explanation",
+    "IndexedStrategy",
+    "LeastLoad",
+    "Need",
+    "Presence",
+    "QueuePolicy",
+    "RoundRobin",
+    "Routing",
+    "Scheduler",
+    "SkillBased",
+    "Strategy",
+    "Tag",
+]

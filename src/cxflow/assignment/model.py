@@ -81,11 +81,16 @@ def _channel_capacity(_inst: Any, attribute: attrs.Attribute[Any], value: object
 def _skills(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError(
-            attribute.name, f"expected a mapping of skill to proficiency, got {type(value).__name__}"
+            attribute.name,
+            f"expected a mapping of skill to proficiency, got {type(value).__name__}",
         )
     for skill, level in value.items():
         v.check_name(skill, f"{attribute.name} key")
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= MAX_PROFICIENCY:
+        if (
+            not isinstance(level, int)
+            or isinstance(level, bool)
+            or not 1 <= level <= MAX_PROFICIENCY
+        ):
             raise ValidationError(
                 f"{attribute.name}[{skill}]",
                 f"proficiency must be an integer from 1 to {MAX_PROFICIENCY}, got {level!r}",

@@ -1,0 +1,896 @@
+"""The scheduler: one tenant's in-memory assignment engine (the heap).
+
+Waiting conversations sit in one heap per distinct ``Need`` (channel, group,
+required skills), all ordered by the same key (``QueuePolicy.order_key``).
+Every agent keeps the list of heaps it is eligible for, so when an agent frees
+a slot, its next conversation is the smallest top among those heaps: a few
+dozen comparisons, whatever the number of agents or the backlog. Free agents
+sit in sorted indexes (one per skill, group and ``ANY``, per strategy), so an
+arriving conversation finds its agent by walking one index from the best end.
+
+The semantics are those of the simple reference in the tests: *after every
+operation, repeatedly take the first waiting conversation (in queue order)
+that some free eligible agent can take, and give it to the best of those
+agents by the strategy (agents who declined it only if no one else can);
+until none is left.* The incremental algorithm reaches the same state:
+before an operation no free agent can take any waiting conversation, so only
+the agents and conversations the operation touched need looking at.
+
+The scheduler is pure in-memory state: it never reads the clock (instants are
+passed in) and does no I/O. ``cxflow.assignment.AssignmentService`` persists
+its decisions; ``Scheduler.restore`` rebuilds one from stored records with the
+same decisions ahead. Not thread-safe: use one per tenant per thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import attrs
+from sortedcontainers import SortedList
+
+from cxflow.assignment.model import Agent, Presence, QueuePolicy, Routing
+from cxflow.assignment.strategies import (
+    ANY,
+    AgentState,
+    IndexedStrategy,
+    LeastLoad,
+    Need,
+    Strategy,
+    Tag,
+)
+from cxflow.clock import ensure_aware, epoch_us, from_epoch_us
+from cxflow.errors import ConflictError, NotFound, ValidationError
+
+__all__ = ["Candidate", "Decision", "Explanation", "Scheduler"]
+
+_NO_TOP: tuple[int, str] = (1 << 200, "")
+"""The top of an empty queue: larger than every key."""
+_COMPACT_MIN = 64
+
+
+class Decision(NamedTuple):
+    """One change of who holds a conversation.
+
+    ``agent_id`` is the new holder, or ``None`` when the conversation went
+    back to the queue. ``reason``: ``"auto"`` (the scheduler), ``"manual"``,
+    ``"transfer"``; for a return to the queue ``"agent_offline"``,
+    ``"no_answer"`` or ``"unassigned"``. ``previous_agent`` held it before.
+    ``overflow`` is true for a manual assignment beyond capacity.
+    """
+
+    conversation_id: str
+    agent_id: str | None
+    reason: str
+    previous_agent: str | None = None
+    overflow: bool = False
+
+
+class _Queue:
+    """The waiting conversations of one ``Need``: a binary heap of
+    ``(key, conversation id)`` with lazy deletion and an always-valid ``top``."""
+
+    __slots__ = ("heap", "live", "need", "top")
+
+    def __init__(self, need: Need) -> None:
+        self.need = need
+        self.heap: list[tuple[int, str]] = []
+        self.top: tuple[int, str] = _NO_TOP
+        self.live = 0
+
+
+class _Conv:
+    """One routed conversation: its key and queue, who holds it, and its live
+    heap entry (``entry``; a heap item is stale unless it *is* that entry)."""
+
+    __slots__ = ("agent", "declined", "entry", "key", "overflow", "queue")
+
+    def __init__(self, key: int, queue: _Queue, declined: tuple[str, ...]) -> None:
+        self.key = key
+        self.queue = queue
+        self.agent: AgentState | None = None
+        self.declined = declined
+        self.overflow = False
+        self.entry: tuple[int, str] | None = None
+
+
+class _Family:
+    """The free-agent indexes of one strategy."""
+
+    __slots__ = ("indexes", "lead", "strategy")
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.lead = strategy.lead if isinstance(strategy, IndexedStrategy) else None
+        self.indexes: dict[Tag, Any] = {}
+
+
+@attrs.frozen
+class Candidate:
+    """One agent as ``explain`` sees it: eligible with a rank, or ruled out
+    with the reasons."""
+
+    agent_id: str
+    eligible: bool
+    reasons: tuple[str, ...] = ()
+    rank: tuple[Any, ...] | None = None
+    rank_text: str | None = None
+    declined: bool = False
+
+
+@attrs.frozen
+class Explanation:
+    """Why a conversation is where it is.
+
+    ``candidates`` lists every agent: the eligible ones first, best rank
+    first, then the ruled-out ones with their reasons. ``winner`` is the
+    agent the strategy ranks first now (for an assigned conversation, with
+    that conversation's own load taken off its holder, so the ranking is the
+    one the decision saw if nothing else changed since). ``summary`` says it
+    in one sentence.
+    """
+
+    conversation_id: str
+    state: str
+    holder: str | None
+    strategy: str
+    need: Need
+    ahead: int
+    winner: str | None
+    candidates: tuple[Candidate, ...]
+    summary: str
+
+
+class Scheduler:
+    """Routes one tenant's waiting conversations to its agents (see the module
+    docstring). Every operation returns the ``Decision`` list it made, in order.
+
+    ``strategy`` ranks agents for conversations without a group, and for
+    groups missing from ``group_strategies``. ``policy`` orders the queue.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: Strategy | None = None,
+        group_strategies: Mapping[str, Strategy] | None = None,
+        policy: QueuePolicy | None = None,
+    ) -> None:
+        self.policy = policy if policy is not None else QueuePolicy()
+        if not isinstance(self.policy, QueuePolicy):
+            raise ValidationError("policy", "expected a QueuePolicy")
+        self._default = _Family(_check_strategy(strategy if strategy is not None else LeastLoad()))
+        self._groups: dict[str, _Family] = {
+            group: _Family(_check_strategy(s)) for group, s in (group_strategies or {}).items()
+        }
+        self._agents: dict[str, AgentState] = {}
+        self._convs: dict[str, _Conv] = {}
+        self._queues: dict[Need, _Queue] = {}
+        self._generation = 0
+        self._turn = 0
+        self.overflow_total = 0
+        """Manual assignments made beyond capacity (declared overflow) so far."""
+
+    # -- reading ------------------------------------------------------------------
+
+    @property
+    def waiting_count(self) -> int:
+        """Conversations in the queue."""
+        return sum(queue.live for queue in self._queues.values())
+
+    def agent_state(self, agent_id: str) -> AgentState:
+        """The live state of ``agent_id``; ``NotFound`` (kind ``"agent"``)."""
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise NotFound("agent", agent_id) from None
+
+    def agents(self) -> Iterator[AgentState]:
+        """Every agent's live state, in insertion order."""
+        return iter(self._agents.values())
+
+    def holder(self, conversation_id: str) -> str | None:
+        """Who holds ``conversation_id`` (``None``: waiting); ``NotFound`` (kind
+        ``"routing"``) when it is not routed."""
+        agent = self._conv(conversation_id).agent
+        return None if agent is None else agent.id
+
+    def held_by(self, agent_id: str) -> frozenset[str]:
+        """The conversations ``agent_id`` holds."""
+        return frozenset(self.agent_state(agent_id).held)
+
+    def waiting(self) -> list[str]:
+        """Waiting conversation ids in queue order (O(n log n); for tools and tests)."""
+        items = [
+            (conv.key, cid)
+            for cid, conv in self._convs.items()
+            if conv.agent is None
+        ]
+        items.sort()
+        return [cid for _, cid in items]
+
+    def agent_record(self, agent_id: str) -> Agent:
+        """The ``Agent`` record of ``agent_id`` with the scheduler's ``turn`` and
+        ``idle_since`` (its ``version`` is the one last put)."""
+        state = self.agent_state(agent_id)
+        idle = from_epoch_us(state.idle_us) if state.idle_us else None
+        if state.agent.turn == state.turn and state.agent.idle_since == idle:
+            return state.agent
+        return attrs.evolve(state.agent, turn=state.turn, idle_since=idle)
+
+    def declined(self, conversation_id: str) -> tuple[str, ...]:
+        """Agents who lost ``conversation_id`` earlier (see ``Routing.declined``)."""
+        return self._conv(conversation_id).declined
+
+    def overflow(self, conversation_id: str) -> bool:
+        """True when ``conversation_id`` is held beyond capacity by a person's choice."""
+        return self._conv(conversation_id).overflow
+
+    # -- agents -------------------------------------------------------------------
+
+    def put_agent(self, agent: Agent, *, at: datetime) -> list[Decision]:
+        """Add ``agent`` or apply its new profile and presence.
+
+        Going offline sends the agent's conversations back to the queue (they
+        keep their arrival; the agent is added to their ``declined``). Coming
+        online takes the current round-robin turn. More capacity, new skills or
+        groups let the agent take waiting conversations at once.
+        """
+        if not isinstance(agent, Agent):
+            raise ValidationError("agent", "expected an Agent")
+        at_us = epoch_us(ensure_aware(at, "at"))
+        state = self._agents.get(agent.id)
+        if state is None:
+            idle = epoch_us(agent.idle_since) if agent.idle_since else 0
+            state = AgentState(agent, turn=agent.turn, idle_us=idle)
+            self._agents[agent.id] = state
+            if agent.presence is Presence.ONLINE:
+                self._come_online(state, at_us)
+            self._turn = max(self._turn, agent.turn)
+            return self._settle([state], [], at_us) if agent.presence is Presence.ONLINE else []
+        previous = state.agent.presence
+        profile_changed = (
+            agent.skills != state.agent.skills
+            or agent.groups != state.agent.groups
+            or agent.channel_capacity != state.agent.channel_capacity
+        )
+        self._unindex(state)
+        state.agent = agent
+        if profile_changed:
+            state.queues_generation = -1
+        decisions: list[Decision] = []
+        pending: list[tuple[str, _Conv]] = []
+        if agent.presence is Presence.OFFLINE and previous is not Presence.OFFLINE:
+            decisions, pending = self._release_all(state, at_us)
+        if agent.presence is Presence.ONLINE and previous is not Presence.ONLINE:
+            self._come_online(state, at_us)
+        decisions += self._settle([state], pending, at_us)
+        return decisions
+
+    def set_presence(self, agent_id: str, presence: Presence, *, at: datetime) -> list[Decision]:
+        """Change only the presence of ``agent_id`` (see ``put_agent``)."""
+        if not isinstance(presence, Presence):
+            raise ValidationError("presence", "expected a Presence")
+        state = self.agent_state(agent_id)
+        return self.put_agent(attrs.evolve(state.agent, presence=presence), at=at)
+
+    # -- conversations ------------------------------------------------------------
+
+    def arrive(self, routing: Routing, *, at: datetime) -> list[Decision]:
+        """Route a new conversation: give it to the best free eligible agent, or
+        queue it. ``routing`` must be waiting (no agent) and not routed yet
+        (``ConflictError``)."""
+        if not isinstance(routing, Routing):
+            raise ValidationError("routing", "expected a Routing")
+        if routing.agent is not None:
+            raise ValidationError("routing", "a new conversation must not have an agent yet")
+        at_us = epoch_us(ensure_aware(at, "at"))
+        if routing.conversation_id in self._convs:
+            raise ConflictError(f"conversation {routing.conversation_id!r} is already routed")
+        conv = self._new_conv(routing)
+        return self._settle((), [(routing.conversation_id, conv)], at_us)
+
+    def close(self, conversation_id: str, *, at: datetime) -> list[Decision]:
+        """The conversation closed: it leaves routing; its agent's slot frees and
+        the queue drains into it. ``NotFound`` (kind ``"routing"``)."""
+        at_us = epoch_us(ensure_aware(at, "at"))
+        conv = self._conv(conversation_id)
+        del self._convs[conversation_id]
+        agent = conv.agent
+        if agent is None:
+            self._drop_waiting(conv)
+            return []
+        self._release(agent, conversation_id, conv)
+        if agent.agent.presence is not Presence.ONLINE:
+            return []
+        self._unindex(agent)
+        return self._settle([agent], [], at_us)
+
+    def requeue(
+        self, conversation_id: str, *, at: datetime, reason: str = "unassigned"
+    ) -> list[Decision]:
+        """A person sends an assigned conversation back to the queue (it keeps
+        its arrival). ``NotFound`` when not routed; ``ValidationError`` when it
+        is already waiting."""
+        return self._send_back(conversation_id, at, reason=reason, decline=False)
+
+    def no_answer(
+        self, conversation_id: str, agent_id: str, *, at: datetime
+    ) -> list[Decision]:
+        """``agent_id`` did not answer in time: the conversation goes back to the
+        queue, offered to others first. Does nothing (returns ``[]``) when the
+        conversation is no longer held by ``agent_id``."""
+        conv = self._conv(conversation_id)
+        if conv.agent is None or conv.agent.id != agent_id:
+            return []
+        return self._send_back(conversation_id, at, reason="no_answer", decline=True)
+
+    def assign(
+        self,
+        conversation_id: str,
+        agent_id: str,
+        *,
+        at: datetime,
+        overflow: bool = False,
+    ) -> list[Decision]:
+        """A person assigns (a waiting conversation) or transfers (an assigned
+        one) to ``agent_id``.
+
+        The agent must not be offline and must be eligible (skills, group,
+        channel). A full agent takes it only with ``overflow=True``, which is
+        counted (``overflow_total``, ``Decision.overflow``). A transfer frees
+        the previous agent's slot, and the queue drains into it.
+        """
+        at_us = epoch_us(ensure_aware(at, "at"))
+        conv = self._conv(conversation_id)
+        target = self.agent_state(agent_id)
+        if not isinstance(overflow, bool):
+            raise ValidationError("overflow", "expected true or false")
+        if conv.agent is target:
+            raise ValidationError("agent_id", f"{agent_id!r} already holds {conversation_id!r}")
+        reasons = self._ruled_out(target, conv.queue.need, ignore_capacity=True)
+        if reasons:
+            raise ValidationError("agent_id", f"{agent_id!r} cannot take it: {'; '.join(reasons)}")
+        full = self._capacity_reasons(target, conv.queue.need.channel)
+        if full and not overflow:
+            raise ValidationError(
+                "agent_id", f"{agent_id!r} is {full[0]}; pass overflow=True to exceed it"
+            )
+        previous = conv.agent
+        self._unindex(target)
+        freed: list[AgentState] = [target]
+        if previous is None:
+            self._drop_waiting(conv)
+        else:
+            self._release(previous, conversation_id, conv)
+            if previous.agent.presence is Presence.ONLINE:
+                self._unindex(previous)
+                freed.append(previous)
+        self._take(target, conversation_id, conv, at_us)
+        conv.overflow = bool(full)
+        if full:
+            self.overflow_total += 1
+        decision = Decision(
+            conversation_id,
+            target.id,
+            "manual" if previous is None else "transfer",
+            None if previous is None else previous.id,
+            bool(full),
+        )
+        return [decision, *self._settle(freed, [], at_us)]
+
+    # -- explanation --------------------------------------------------------------
+
+    def explain(self, conversation_id: str) -> Explanation:
+        """Which agents are eligible for ``conversation_id``, which are ruled out
+        and why, and who ranks first (see ``Explanation``). O(agents + queue)."""
+        conv = self._conv(conversation_id)
+        need = conv.queue.need
+        family = self._family(need)
+        holder = conv.agent
+        if holder is not None:  # rank as the decision saw it: without this conversation
+            holder.load -= 1
+            holder.channel_load[need.channel] -= 1
+        try:
+            candidates: list[Candidate] = []
+            for state in self._agents.values():
+                reasons = self._ruled_out(state, need)
+                if reasons and state is not holder:
+                    candidates.append(
+                        Candidate(agent_id=state.id, eligible=False, reasons=tuple(reasons))
+                    )
+                    continue
+                rank = family.strategy.rank(state, need)
+                candidates.append(
+                    Candidate(
+                        agent_id=state.id,
+                        eligible=True,
+                        rank=rank,
+                        rank_text=family.strategy.describe(rank),
+                        declined=state.id in conv.declined,
+                    )
+                )
+        finally:
+            if holder is not None:
+                holder.load += 1
+                holder.channel_load[need.channel] += 1
+        eligible = sorted(
+            (c for c in candidates if c.eligible),
+            key=lambda c: (c.declined, c.rank, c.agent_id),
+        )
+        ruled_out = sorted((c for c in candidates if not c.eligible), key=lambda c: c.agent_id)
+        winner = eligible[0].agent_id if eligible else None
+        ahead = sum(
+            1 for other in self._convs.values() if other.agent is None and other.key < conv.key
+        )
+        name = family.strategy.name
+        if holder is not None:
+            if winner == holder.id:
+                summary = f"{holder.id} holds it: {name} ranks it first ({eligible[0].rank_text})"
+                if len(eligible) > 1:
+                    summary += f"; next is {eligible[1].agent_id} ({eligible[1].rank_text})"
+            else:
+                summary = (
+                    f"{holder.id} holds it (a person's choice, or the state changed since); "
+                    f"{name} would now rank {winner or 'no agent'} first"
+                )
+        elif eligible:
+            summary = (
+                f"waiting with {ahead} ahead although {winner} is free "
+                "(the next operation will assign it)"
+            )
+        else:
+            blocked: dict[str, int] = {}
+            for candidate in ruled_out:
+                kind = candidate.reasons[0].split(" (")[0]
+                blocked[kind] = blocked.get(kind, 0) + 1
+            why = ", ".join(f"{count} {kind}" for kind, count in sorted(blocked.items()))
+            summary = (
+                f"waiting with {ahead} ahead: no free agent can take it ({why or 'no agents'})"
+            )
+        return Explanation(
+            conversation_id=conversation_id,
+            state="waiting" if holder is None else "assigned",
+            holder=None if holder is None else holder.id,
+            strategy=name,
+            need=need,
+            ahead=ahead,
+            winner=winner,
+            candidates=(*eligible, *ruled_out),
+            summary=summary,
+        )
+
+    # -- restore ------------------------------------------------------------------
+
+    @classmethod
+    def restore(
+        cls,
+        agents: Iterable[Agent],
+        routings: Iterable[Routing],
+        *,
+        strategy: Strategy | None = None,
+        group_strategies: Mapping[str, Strategy] | None = None,
+        policy: QueuePolicy | None = None,
+    ) -> Scheduler:
+        """Rebuild a scheduler from stored records, exactly as the live one was.
+
+        Assigned routings are placed on their agents (whatever the capacity:
+        they were placed by earlier decisions); waiting ones are queued. No new
+        decision is taken: the stored state already had none left to take.
+        Raises ``ValidationError`` when a routing names an unknown agent.
+        """
+        scheduler = cls(strategy=strategy, group_strategies=group_strategies, policy=policy)
+        for agent in agents:
+            if not isinstance(agent, Agent):
+                raise ValidationError("agents", "expected Agent records")
+            idle = epoch_us(agent.idle_since) if agent.idle_since else 0
+            scheduler._agents[agent.id] = AgentState(agent, turn=agent.turn, idle_us=idle)
+            scheduler._turn = max(scheduler._turn, agent.turn)
+        for routing in routings:
+            if not isinstance(routing, Routing):
+                raise ValidationError("routings", "expected Routing records")
+            conv = scheduler._new_conv(routing)
+            cid = routing.conversation_id
+            if routing.agent is None:
+                scheduler._push(conv, cid)
+                continue
+            state = scheduler._agents.get(routing.agent)
+            if state is None:
+                raise ValidationError(
+                    "routings", f"{cid!r} is held by unknown agent {routing.agent!r}"
+                )
+            conv.agent = state
+            conv.overflow = routing.overflow
+            state.load += 1
+            channel = conv.queue.need.channel
+            state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
+            state.held.add(cid)
+        for state in scheduler._agents.values():
+            if state.agent.presence is Presence.ONLINE and scheduler._has_room(state):
+                scheduler._index(state)
+        return scheduler
+
+    # -- internals ------------------------------------------------------------------
+
+    def _conv(self, conversation_id: str) -> _Conv:
+        try:
+            return self._convs[conversation_id]
+        except (KeyError, TypeError):
+            raise NotFound("routing", str(conversation_id)) from None
+
+    def _family(self, need: Need) -> _Family:
+        if need.group is not None:
+            return self._groups.get(need.group, self._default)
+        return self._default
+
+    def _new_conv(self, routing: Routing) -> _Conv:
+        need = Need(routing.channel, routing.group, routing.skills)
+        queue = self._queues.get(need)
+        if queue is None:
+            queue = self._queues[need] = _Queue(need)
+            self._generation += 1
+        conv = _Conv(self.policy.order_key(routing), queue, routing.declined)
+        self._convs[routing.conversation_id] = conv
+        return conv
+
+    def _push(self, conv: _Conv, cid: str) -> None:
+        queue = conv.queue
+        item = conv.entry = (conv.key, cid)
+        heapq.heappush(queue.heap, item)
+        queue.live += 1
+        if item < queue.top:
+            queue.top = item
+
+    def _drop_waiting(self, conv: _Conv) -> None:
+        """``conv`` leaves the queue other than by being popped: its heap entry
+        goes stale (removed now if it is the top; compacted away later)."""
+        queue = conv.queue
+        item = conv.entry
+        conv.entry = None
+        queue.live -= 1
+        if queue.top is item:
+            heapq.heappop(queue.heap)
+            self._clean_top(queue)
+        elif len(queue.heap) > _COMPACT_MIN and len(queue.heap) > 2 * queue.live:
+            self._compact(queue)
+
+    def _clean_top(self, queue: _Queue) -> None:
+        heap = queue.heap
+        convs = self._convs
+        while heap:
+            item = heap[0]
+            conv = convs.get(item[1])
+            if conv is not None and conv.entry is item:
+                queue.top = item
+                return
+            heapq.heappop(heap)
+        queue.top = _NO_TOP
+
+    def _compact(self, queue: _Queue) -> None:
+        convs = self._convs
+        kept = []
+        for item in queue.heap:
+            conv = convs.get(item[1])
+            if conv is not None and conv.entry is item:
+                kept.append(item)
+        heapq.heapify(kept)
+        queue.heap = kept
+        queue.top = kept[0] if kept else _NO_TOP
+
+    def _pop_top(self, queue: _Queue) -> tuple[str, _Conv]:
+        cid = heapq.heappop(queue.heap)[1]
+        conv = self._convs[cid]
+        conv.entry = None
+        queue.live -= 1
+        self._clean_top(queue)
+        return cid, conv
+
+    def _has_room(self, state: AgentState, channel: str | None = None) -> bool:
+        agent = state.agent
+        if state.load >= agent.capacity:
+            return False
+        if channel is None:
+            return True
+        limit = agent.channel_capacity.get(channel)
+        return limit is None or state.channel_load.get(channel, 0) < limit
+
+    def _capacity_reasons(self, state: AgentState, channel: str) -> list[str]:
+        agent = state.agent
+        if state.load >= agent.capacity:
+            return [f"at capacity ({state.load}/{agent.capacity})"]
+        limit = agent.channel_capacity.get(channel)
+        held = state.channel_load.get(channel, 0)
+        if limit is not None and held >= limit:
+            return [f"at capacity on {channel} ({held}/{limit})"]
+        return []
+
+    def _ruled_out(
+        self, state: AgentState, need: Need, *, ignore_capacity: bool = False
+    ) -> list[str]:
+        """Why ``state`` cannot take a conversation with ``need`` now (empty: it can)."""
+        agent = state.agent
+        reasons = []
+        if agent.presence is not Presence.ONLINE and not (
+            ignore_capacity and agent.presence is Presence.AWAY
+        ):
+            reasons.append(agent.presence.value)
+        missing = [skill for skill in need.skills if skill not in agent.skills]
+        if missing:
+            reasons.append("missing skill " + ", ".join(missing))
+        if need.group is not None and need.group not in agent.groups:
+            reasons.append(f"not in group {need.group}")
+        if agent.channel_capacity.get(need.channel, 1) == 0:
+            reasons.append(f"takes no {need.channel} conversations")
+        elif not ignore_capacity:
+            reasons += self._capacity_reasons(state, need.channel)
+        return reasons
+
+    def _eligible(self, state: AgentState, need: Need) -> bool:
+        """Could ``state`` ever take ``need`` (skills, group; not presence or load)?"""
+        agent = state.agent
+        skills = agent.skills
+        for skill in need.skills:
+            if skill not in skills:
+                return False
+        if need.group is not None and need.group not in agent.groups:
+            return False
+        return agent.channel_capacity.get(need.channel, 1) != 0
+
+    def _agent_queues(self, state: AgentState) -> list[_Queue]:
+        if state.queues_generation != self._generation:
+            state.queues = [q for q in self._queues.values() if self._eligible(state, q.need)]
+            state.queues_generation = self._generation
+        queues: list[_Queue] = state.queues
+        return queues
+
+    def _best_queue(self, state: AgentState) -> _Queue | None:
+        """The queue whose top this free agent should take next, or ``None``."""
+        queues = self._agent_queues(state)
+        if not queues:
+            return None
+        agent = state.agent
+        if agent.channel_capacity:
+            open_queues = [q for q in queues if self._has_room(state, q.need.channel)]
+            if not open_queues:
+                return None
+            best = min(open_queues, key=_top)
+        else:
+            best = min(queues, key=_top)
+        return None if best.top is _NO_TOP else best
+
+    def _families_of(self, state: AgentState) -> list[_Family]:
+        families = [self._default]
+        for group in state.agent.groups:
+            family = self._groups.get(group)
+            if family is not None:
+                families.append(family)
+        return families
+
+    def _tags_of(self, state: AgentState) -> list[Tag]:
+        agent = state.agent
+        tags: list[Tag] = [("skill", skill) for skill in agent.skills]
+        tags += [("group", group) for group in agent.groups]
+        tags.append(ANY)
+        return tags
+
+    def _index(self, state: AgentState) -> None:
+        """Put a free online agent into its free-agent indexes."""
+        entries = state.index_entries
+        tags = self._tags_of(state)
+        for family in self._families_of(state):
+            indexes = family.indexes
+            if family.lead is not None:
+                index_key = family.strategy.index_key  # type: ignore[attr-defined]
+                for tag in tags:
+                    index = indexes.get(tag)
+                    if index is None:
+                        index = indexes[tag] = SortedList()
+                    key = (*index_key(state, tag), state.id)
+                    index.add(key)
+                    entries.append((index, key))
+            else:
+                for tag in tags:
+                    members = indexes.get(tag)
+                    if members is None:
+                        members = indexes[tag] = {}
+                    members[state.id] = state
+                    entries.append((members, state.id))
+        state.free = True
+
+    def _unindex(self, state: AgentState) -> None:
+        if not state.free:
+            return
+        for index, key in state.index_entries:
+            if isinstance(index, dict):
+                del index[key]
+            else:
+                index.remove(key)
+        state.index_entries = []
+        state.free = False
+
+    def _come_online(self, state: AgentState, at_us: int) -> None:
+        state.turn = max(state.turn, self._turn)
+        state.idle_us = max(state.idle_us, at_us)
+
+    def _release(self, state: AgentState, cid: str, conv: _Conv) -> None:
+        state.load -= 1
+        state.channel_load[conv.queue.need.channel] -= 1
+        state.held.discard(cid)
+        conv.agent = None
+        conv.overflow = False
+
+    def _release_all(
+        self, state: AgentState, at_us: int
+    ) -> tuple[list[Decision], list[tuple[str, _Conv]]]:
+        decisions = []
+        pending = []
+        convs = self._convs
+        for cid in sorted(state.held, key=lambda c: (convs[c].key, c)):
+            conv = convs[cid]
+            self._release(state, cid, conv)
+            if state.id not in conv.declined:
+                conv.declined = (*conv.declined, state.id)
+            decisions.append(Decision(cid, None, "agent_offline", state.id))
+            pending.append((cid, conv))
+        return decisions, pending
+
+    def _send_back(self, cid: str, at: datetime, *, reason: str, decline: bool) -> list[Decision]:
+        at_us = epoch_us(ensure_aware(at, "at"))
+        conv = self._conv(cid)
+        state = conv.agent
+        if state is None:
+            raise ValidationError("conversation_id", f"{cid!r} is already waiting")
+        self._release(state, cid, conv)
+        if decline and state.id not in conv.declined:
+            conv.declined = (*conv.declined, state.id)
+        freed = []
+        if state.agent.presence is Presence.ONLINE:
+            self._unindex(state)
+            freed.append(state)
+        return [Decision(cid, None, reason, state.id), *self._settle(freed, [(cid, conv)], at_us)]
+
+    def _take(self, state: AgentState, cid: str, conv: _Conv, at_us: int) -> None:
+        conv.agent = state
+        state.load += 1
+        channel = conv.queue.need.channel
+        state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
+        state.held.add(cid)
+        self._turn += 1
+        state.turn = self._turn
+        if at_us > state.idle_us:
+            state.idle_us = at_us
+
+    def _settle(
+        self, freed: Iterable[AgentState], pending: list[tuple[str, _Conv]], at_us: int
+    ) -> list[Decision]:
+        """Take every decision the touched agents (``freed``, unindexed) and
+        conversations (``pending``, not queued) allow, in queue order; then
+        index the agents still free and queue the conversations still waiting."""
+        free = [s for s in freed if s.agent.presence is Presence.ONLINE and self._has_room(s)]
+        waiting = sorted(((conv.key, cid, conv) for cid, conv in pending), key=_first_two)
+        decisions: list[Decision] = []
+        while True:
+            best: _Queue | None = None
+            for state in free:
+                queue = self._best_queue(state)
+                if queue is not None and (best is None or queue.top < best.top):
+                    best = queue
+            if waiting and (best is None or waiting[0][:2] < best.top):
+                _, cid, conv = waiting.pop(0)
+                winner = self._choose(conv, cid, free, search_index=True)
+                if winner is None:
+                    self._push(conv, cid)
+                    continue
+            elif best is not None:
+                cid, conv = self._pop_top(best)
+                winner = self._choose(conv, cid, free, search_index=False)
+                assert winner is not None  # an agent in ``free`` can take it
+            else:
+                break
+            self._take(winner, cid, conv, at_us)
+            decisions.append(Decision(cid, winner.id, "auto"))
+            if winner.free:  # came from an index: re-file under its new key
+                self._unindex(winner)
+                if self._has_room(winner):
+                    free.append(winner)
+            elif not self._has_room(winner):
+                free.remove(winner)
+        for state in free:
+            self._index(state)
+        return decisions
+
+    def _choose(
+        self, conv: _Conv, cid: str, free: list[AgentState], *, search_index: bool
+    ) -> AgentState | None:
+        """The best agent for ``conv`` among ``free`` (and, for a conversation
+        that was not waiting, the indexed free agents): non-declined first."""
+        need = conv.queue.need
+        family = self._family(need)
+        declined = conv.declined
+        best: AgentState | None = None
+        best_rank: tuple[Any, ...] = ()
+        fallback: AgentState | None = None
+        fallback_rank: tuple[Any, ...] = ()
+        rank = family.strategy.rank
+        for state in free:
+            if not self._eligible(state, need) or not self._has_room(state, need.channel):
+                continue
+            key = (*rank(state, need), state.id)
+            if state.id in declined:
+                if fallback is None or key < fallback_rank:
+                    fallback, fallback_rank = state, key
+            elif best is None or key < best_rank:
+                best, best_rank = state, key
+        if search_index:
+            found, found_key, spare, spare_key = self._search_index(family, need, declined)
+            if found is not None and (best is None or found_key < best_rank):
+                best, best_rank = found, found_key
+            if spare is not None and (fallback is None or spare_key < fallback_rank):
+                fallback, fallback_rank = spare, spare_key
+        return best if best is not None else fallback
+
+    def _search_index(
+        self, family: _Family, need: Need, declined: tuple[str, ...]
+    ) -> tuple[AgentState | None, tuple[Any, ...], AgentState | None, tuple[Any, ...]]:
+        """Walk the free-agent index for ``need``: the best eligible agent not in
+        ``declined`` and the best declined one, with their rank keys."""
+        indexes = family.indexes
+        tags = need.tags
+        lead = family.lead(need) if family.lead is not None else None
+        if lead is None:
+            index = None
+            for tag in tags:
+                candidate = indexes.get(tag)
+                if not candidate:
+                    return None, (), None, ()
+                if index is None or len(candidate) < len(index):
+                    index = candidate
+        else:
+            index = indexes.get(lead)
+        if not index:
+            return None, (), None, ()
+        agents = self._agents
+        channel = need.channel
+        spare: AgentState | None = None
+        spare_key: tuple[Any, ...] = ()
+        if family.lead is not None:
+            for key in index:
+                state = agents[key[-1]]
+                if not self._eligible(state, need) or not self._has_room(state, channel):
+                    continue
+                if state.id in declined:
+                    if spare is None:
+                        spare, spare_key = state, key
+                    continue
+                return state, key, spare, spare_key
+            return None, (), spare, spare_key
+        rank = family.strategy.rank
+        best: AgentState | None = None
+        best_key: tuple[Any, ...] = ()
+        for state in index.values():
+            if not self._eligible(state, need) or not self._has_room(state, channel):
+                continue
+            key = (*rank(state, need), state.id)
+            if state.id in declined:
+                if spare is None or key < spare_key:
+                    spare, spare_key = state, key
+            elif best is None or key < best_key:
+                best, best_key = state, key
+        return best, best_key, spare, spare_key
+
+
+def _top(queue: _Queue) -> tuple[int, str]:
+    return queue.top
+
+
+def _first_two(item: tuple[int, str, _Conv]) -> tuple[int, str]:
+    return item[0], item[1]
+
+
+def _check_strategy(strategy: object) -> Strategy:
+    if not isinstance(strategy, Strategy):
+        raise ValidationError("strategy", "expected a Strategy (name, rank and describe)")
+    return strategy
