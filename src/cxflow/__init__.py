@@ -3,6 +3,19 @@
 The public API is re-exported here; see the reference in the docs.
 """
 
+from cxflow.assignment import (
+    Agent,
+    AssignmentService,
+    AssignmentSettings,
+    LeastLoad,
+    Presence,
+    QueuePolicy,
+    RoundRobin,
+    Routing,
+    Scheduler,
+    SkillBased,
+    Strategy,
+)
 from cxflow.clock import Clock, SystemClock, TestClock
 from cxflow.conversations import (
     AuthorKind,
@@ -71,6 +84,9 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DEFAULT_TEMPLATES",
+    "Agent",
+    "AssignmentService",
+    "AssignmentSettings",
     "AuthorKind",
     "AutoClosePolicy",
     "AutoCloseRule",
@@ -97,12 +113,19 @@ __all__ = [
     "FlowExperiment",
     "FlowVariant",
     "FullStore",
+    "LeastLoad",
     "Material",
     "MemoryStore",
     "MoveRefused",
     "NotFound",
     "Page",
+    "Presence",
     "Priority",
+    "QueuePolicy",
+    "RoundRobin",
+    "Routing",
+    "Scheduler",
+    "SkillBased",
     "SlaMetric",
     "SlaPolicy",
     "SlaRule",
@@ -113,6 +136,7 @@ __all__ = [
     "StorageError",
     "Store",
     "StoredEvent",
+    "Strategy",
     "SystemClock",
     "Task",
     "TaskQuery",
@@ -129,7 +153,7 @@ __all__ = [
     "TriggerAction",
     "TriggerActionKind",
     "ValidationError",
+    "__version__",
     "compile_flow",
     "default_flow",
-    "__version__",
 ]

@@ -8,7 +8,7 @@ tag when serialised (see ``cxflow.serialization``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import ClassVar
 
 import attrs
@@ -516,7 +516,8 @@ class AgentAssigned(AssignmentEvent):
     """A conversation was given to ``agent_id``. ``reason``: ``"auto"`` (the
     scheduler, with ``strategy`` naming how), ``"manual"`` or ``"transfer"`` (a
     person, ``by``). ``overflow`` is true when a person exceeded the agent's
-    capacity on purpose. ``waited`` is the time since ``arrived_at``."""
+    capacity on purpose. ``waited_us`` is the time since the conversation's
+    arrival, in microseconds."""
 
     type: ClassVar[str] = "assignment.assigned"
     agent_id: str
@@ -524,7 +525,7 @@ class AgentAssigned(AssignmentEvent):
     strategy: str | None = None
     previous_agent: str | None = None
     overflow: bool = False
-    waited: timedelta = timedelta(0)
+    waited_us: int = 0
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -5,7 +5,9 @@
 - ``strategies``: ``RoundRobin``, ``LeastLoad``, ``SkillBased`` and the
   ``Strategy`` protocol for your own;
 - ``scheduler``: ``Scheduler``, the in-memory engine (the heap), its
-  ``Decision`` and ``Explanation``.
+  ``Decision`` and ``Explanation``;
+- ``service``: ``AssignmentService``, which keeps every tenant's scheduler
+  durable in a store, with ``AssignmentSettings`` per tenant.
 """
 
 from cxflow.assignment.model import (
@@ -17,6 +19,13 @@ from cxflow.assignment.model import (
     Routing,
 )
 from cxflow.assignment.scheduler import Candidate, Decision, Explanation, Scheduler
+from cxflow.assignment.service import (
+    NO_ANSWER_TIMER_KIND,
+    AssignmentBackend,
+    AssignmentService,
+    AssignmentSettings,
+    no_answer_timer_id,
+)
 from cxflow.assignment.strategies import (
     ANY,
     AgentState,
@@ -33,8 +42,12 @@ __all__ = [
     "ANY",
     "MAX_CAPACITY",
     "MAX_PROFICIENCY",
+    "NO_ANSWER_TIMER_KIND",
     "Agent",
     "AgentState",
+    "AssignmentBackend",
+    "AssignmentService",
+    "AssignmentSettings",
     "Candidate",
     "Decision",
     "Explanation",
@@ -49,4 +62,5 @@ __all__ = [
     "SkillBased",
     "Strategy",
     "Tag",
+    "no_answer_timer_id",
 ]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+import attrs
+
 from cxflow import _validate as v
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.errors import ConflictError, ValidationError
@@ -84,11 +86,8 @@ class TimerWorker:
                 at=now,
                 by=self.worker_id,
             )
-            changes = ChangeSet(
-                flows=effects.flows,
-                tasks=effects.tasks,
-                conversations=effects.conversations,
-                customers=effects.customers,
+            changes = attrs.evolve(
+                effects,
                 timers=(timer.fired(now), *effects.timers),
                 events=(event, *effects.events),
             )

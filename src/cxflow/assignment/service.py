@@ -1,0 +1,627 @@
+"""``AssignmentService``: the scheduler of every tenant, kept durable in a store.
+
+Each call runs one ``Scheduler`` operation on the tenant's in-memory
+scheduler, then commits what changed in one atomic write: the agents and
+routing records touched (read from the store and written at their next
+version), the events, the no-answer timers, and the tenant's **routing
+version** + 1. The routing version is the fence that keeps several host
+processes honest: a process whose scheduler is behind (another process
+committed since) sees a different stored version and rebuilds its scheduler
+from the store before deciding; two processes deciding from the same state
+race on the version, and the loser rebuilds and runs the call again. So
+capacity is never exceeded and no conversation is held twice, however many
+processes route one tenant.
+
+A scheduler rebuilt from the store (``Scheduler.restore``) takes the same
+decisions as the one that wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from cxflow import _validate as v
+from cxflow.assignment.model import Agent, Presence, QueuePolicy, Routing
+from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
+from cxflow.assignment.strategies import LeastLoad, Strategy
+from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
+from cxflow.errors import ConflictError, NotFound, ValidationError
+from cxflow.events import (
+    AgentAssigned,
+    AgentChanged,
+    AssignmentFinished,
+    ConversationQueued,
+    Event,
+)
+from cxflow.service import EventSink
+from cxflow.storage.protocols import (
+    AssignmentStore,
+    ChangeSet,
+    ChangeWriter,
+    TimerStore,
+    require_tenant,
+)
+from cxflow.timers.model import Timer, plan_timer
+from cxflow.timers.worker import TimerHandler
+
+__all__ = [
+    "NO_ANSWER_TIMER_KIND",
+    "AssignmentBackend",
+    "AssignmentService",
+    "AssignmentSettings",
+    "no_answer_timer_id",
+]
+
+NO_ANSWER_TIMER_KIND = "assignment.no_answer"
+"""The ``Timer.kind`` of the timers that take back unanswered conversations."""
+
+_ATTEMPTS = 5
+
+
+def no_answer_timer_id(conversation_id: str) -> str:
+    """The id of a conversation's no-answer timer."""
+    return f"{NO_ANSWER_TIMER_KIND}:{conversation_id}"
+
+
+@runtime_checkable
+class AssignmentBackend(AssignmentStore, ChangeWriter, Protocol):
+    """What ``AssignmentService`` needs of a store (``TimerStore`` too when
+    ``AssignmentSettings.no_answer_after`` is set)."""
+
+
+def _strategy(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Strategy):
+        raise ValidationError(attribute.name, "expected a Strategy (name, rank and describe)")
+
+
+def _group_strategies(
+    _inst: Any, attribute: attrs.Attribute[Any], value: Any
+) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(attribute.name, "expected a mapping of group to Strategy")
+    for group, strategy in value.items():
+        v.check_name(group, f"{attribute.name} key")
+        if not isinstance(strategy, Strategy):
+            raise ValidationError(f"{attribute.name}[{group}]", "expected a Strategy")
+
+
+def _no_answer_after(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, timedelta) or not (
+        timedelta(seconds=10) <= value <= timedelta(days=1)
+    ):
+        raise ValidationError(
+            attribute.name, f"expected None or a duration from 10 seconds to 1 day, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AssignmentSettings:
+    """A tenant's routing: the default ``strategy``, strategies of single
+    groups (``group_strategies``), the queue ``policy``, and
+    ``no_answer_after``: how long an assignee may leave a conversation
+    unanswered before it goes back to the queue (``None``: forever)."""
+
+    strategy: Strategy = attrs.field(factory=LeastLoad, validator=_strategy)
+    group_strategies: dict[str, Strategy] = attrs.field(
+        factory=dict, converter=dict, validator=_group_strategies
+    )
+    policy: QueuePolicy = attrs.field(factory=QueuePolicy, validator=v.instance_of(QueuePolicy))
+    no_answer_after: timedelta | None = attrs.field(default=None, validator=_no_answer_after)
+
+    def new_scheduler(
+        self, agents: Iterable[Agent] = (), routings: Iterable[Routing] = ()
+    ) -> Scheduler:
+        """A scheduler with these settings, restored from ``agents`` and ``routings``."""
+        return Scheduler.restore(
+            agents,
+            routings,
+            strategy=self.strategy,
+            group_strategies=self.group_strategies,
+            policy=self.policy,
+        )
+
+
+@attrs.define
+class _Tenant:
+    """A tenant's scheduler and the routing version it reflects."""
+
+    scheduler: Scheduler
+    version: int
+    settings: AssignmentSettings
+
+
+@attrs.define
+class _Work:
+    """One call's changes, gathered while the scheduler runs, then committed."""
+
+    tenant: str
+    scheduler: Scheduler
+    settings: AssignmentSettings
+    at: datetime
+    by: str
+    decisions: list[Decision] = attrs.Factory(list)
+    events: list[Event] = attrs.Factory(list)
+    agents: set[str] = attrs.Factory(set)
+    new_routings: dict[str, Routing] = attrs.Factory(dict)
+    finished: list[str] = attrs.Factory(list)
+
+
+_Op = Callable[[_Work], None]
+
+
+class AssignmentService:
+    """Assignment for a host: agents, routed conversations, the scheduler's
+    decisions, and the no-answer timers (see the module docstring).
+
+    ``settings`` is one ``AssignmentSettings`` for every tenant, or a callable
+    ``tenant -> AssignmentSettings`` read on every call (a changed value
+    rebuilds that tenant's scheduler from the store).
+
+    Each call returns the scheduler's decisions, in order; the same changes
+    reach the outbox and the sink as events: ``agent.changed``,
+    ``assignment.queued``, ``assignment.assigned``, ``assignment.finished``.
+    """
+
+    def __init__(
+        self,
+        store: AssignmentBackend,
+        clock: Clock | None = None,
+        sink: EventSink | None = None,
+        settings: AssignmentSettings | Callable[[str], AssignmentSettings] = (
+            AssignmentSettings()
+        ),
+    ) -> None:
+        if not isinstance(store, AssignmentBackend):
+            raise ValidationError("store", "expected a store with the AssignmentStore tier")
+        self.store = store
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.sink = sink
+        self._settings = settings
+        self._tenants: dict[str, _Tenant] = {}
+
+    # -- reading ------------------------------------------------------------------
+
+    def settings(self, tenant: str) -> AssignmentSettings:
+        """The settings in force for ``tenant``."""
+        found = self._settings(tenant) if callable(self._settings) else self._settings
+        if not isinstance(found, AssignmentSettings):
+            raise ValidationError("settings", "expected AssignmentSettings")
+        if found.no_answer_after is not None and not isinstance(self.store, TimerStore):
+            raise ValidationError(
+                "settings", "no_answer_after needs a store with the TimerStore tier"
+            )
+        return found
+
+    def scheduler(self, tenant: str) -> Scheduler:
+        """The tenant's scheduler, in line with the store (rebuilt when another
+        process committed since). Read from it; change state only through this
+        service, or the store will not know."""
+        return self._tenant(require_tenant(tenant)).scheduler
+
+    def get_agent(self, tenant: str, agent_id: str) -> Agent:
+        """Agent ``agent_id`` as stored; ``NotFound`` (kind ``"agent"``)."""
+        return self.store.get_agent(tenant, agent_id)
+
+    def get_routing(self, tenant: str, conversation_id: str) -> Routing:
+        """The routing record of ``conversation_id``; ``NotFound`` (kind ``"routing"``)."""
+        return self.store.get_routing(tenant, conversation_id)
+
+    def explain(self, tenant: str, conversation_id: str) -> Explanation:
+        """Why ``conversation_id`` is where it is (see ``Scheduler.explain``)."""
+        return self.scheduler(tenant).explain(conversation_id)
+
+    # -- agents -------------------------------------------------------------------
+
+    def save_agent(
+        self, tenant: str, agent: Agent, *, by: str, expected_version: int | None = None
+    ) -> list[Decision]:
+        """Add an agent or change one's profile and presence.
+
+        The stored record gets the next version (``agent.version`` is not
+        read); its ``turn`` and ``idle_since`` stay the scheduler's. An
+        agent's version moves with every assignment, so by default the last
+        profile written wins; pass ``expected_version`` (0 for "must be new")
+        to get ``ConflictError`` when the stored version differs. Returns the
+        decisions the change caused (see ``Scheduler.put_agent``)."""
+        if not isinstance(agent, Agent):
+            raise ValidationError("agent", "expected an Agent")
+        if expected_version is not None and (
+            not isinstance(expected_version, int) or expected_version < 0
+        ):
+            raise ValidationError("expected_version", "expected None or an integer >= 0")
+
+        def op(work: _Work) -> None:
+            stored = self._stored_agent(work.tenant, agent.id)
+            current = 0 if stored is None else stored.version
+            if expected_version is not None and expected_version != current:
+                raise ConflictError(
+                    f"agent {agent.id!r} is at v{current}; expected v{expected_version}"
+                )
+            work.events.append(_agent_changed(agent, stored, work.at, work.by))
+            work.agents.add(agent.id)
+            work.decisions += work.scheduler.put_agent(agent, at=work.at)
+
+        return self._run(tenant, op, by=by)
+
+    def set_presence(
+        self, tenant: str, agent_id: str, presence: Presence, *, by: str
+    ) -> list[Decision]:
+        """Set an agent's presence (``NotFound`` if unknown): online agents take
+        waiting conversations; away agents keep theirs but get no new ones;
+        offline agents' conversations go back to the queue."""
+        if not isinstance(presence, Presence):
+            raise ValidationError("presence", "expected a Presence")
+
+        def op(work: _Work) -> None:
+            stored = self.store.get_agent(work.tenant, agent_id)
+            if stored.presence is presence:
+                return
+            changed = attrs.evolve(stored, presence=presence)
+            work.events.append(_agent_changed(changed, stored, work.at, work.by))
+            work.agents.add(agent_id)
+            work.decisions += work.scheduler.put_agent(changed, at=work.at)
+
+        return self._run(tenant, op, by=by)
+
+    # -- conversations ------------------------------------------------------------
+
+    def route(self, tenant: str, routing: Routing, *, by: str) -> list[Decision]:
+        """Start routing a conversation: ``routing`` is new (version 1, waiting;
+        ``ConflictError`` if the conversation is already routed). It goes to
+        the best free eligible agent, or waits in the queue."""
+        if not isinstance(routing, Routing):
+            raise ValidationError("routing", "expected a Routing")
+        if routing.version != 1:
+            raise ValidationError("version", "a new routing record has version 1")
+
+        def op(work: _Work) -> None:
+            work.events.append(
+                ConversationQueued(
+                    conversation_id=routing.conversation_id,
+                    channel=routing.channel,
+                    level=work.settings.policy.level(routing),
+                    arrived_at=routing.arrived_at,
+                    at=work.at,
+                    by=work.by,
+                )
+            )
+            work.new_routings[routing.conversation_id] = routing
+            work.decisions += work.scheduler.arrive(routing, at=work.at)
+
+        return self._run(tenant, op, by=by)
+
+    def close(self, tenant: str, conversation_id: str, *, by: str) -> list[Decision]:
+        """The conversation closed: its routing record is deleted, its agent's
+        slot frees and the queue drains into it. ``NotFound`` if not routed."""
+
+        def op(work: _Work) -> None:
+            holder = work.scheduler.holder(conversation_id)
+            work.events.append(
+                AssignmentFinished(
+                    conversation_id=conversation_id, agent_id=holder, at=work.at, by=work.by
+                )
+            )
+            work.finished.append(conversation_id)
+            if holder is not None:
+                work.agents.add(holder)
+            work.decisions += work.scheduler.close(conversation_id, at=work.at)
+
+        return self._run(tenant, op, by=by)
+
+    def assign(
+        self, tenant: str, conversation_id: str, agent_id: str, *, by: str, overflow: bool = False
+    ) -> list[Decision]:
+        """A person assigns or transfers ``conversation_id`` to ``agent_id``;
+        beyond capacity only with ``overflow=True`` (see ``Scheduler.assign``)."""
+
+        def op(work: _Work) -> None:
+            work.decisions += work.scheduler.assign(
+                conversation_id, agent_id, at=work.at, overflow=overflow
+            )
+
+        return self._run(tenant, op, by=by)
+
+    def requeue(self, tenant: str, conversation_id: str, *, by: str) -> list[Decision]:
+        """A person sends ``conversation_id`` back to the queue (keeping its arrival)."""
+
+        def op(work: _Work) -> None:
+            work.decisions += work.scheduler.requeue(conversation_id, at=work.at)
+
+        return self._run(tenant, op, by=by)
+
+    def answered(self, tenant: str, conversation_id: str, *, by: str) -> Routing:
+        """The assignee replied: the no-answer timer is cancelled. Returns the
+        routing record. ``ValidationError`` when the conversation is waiting."""
+
+        def op(work: _Work) -> None:
+            if work.scheduler.holder(conversation_id) is None:
+                raise ValidationError("conversation_id", f"{conversation_id!r} is waiting")
+
+        self._run(tenant, op, by=by, answered=conversation_id)
+        return self.store.get_routing(tenant, conversation_id)
+
+    # -- timers -------------------------------------------------------------------
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        """Handlers for ``TimerWorker``: the no-answer timers."""
+        return {NO_ANSWER_TIMER_KIND: self._on_no_answer}
+
+    def _on_no_answer(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
+        """Send an unanswered conversation back to the queue.
+
+        Unlike other handlers this one commits the return itself (through the
+        routing-version fence), because the scheduler's in-memory state must
+        follow exactly what was committed. It stays exactly-once: the return
+        happens only while the routing record still shows the unanswered
+        assignment the timer was planned for, so another fire of the same
+        timer finds nothing to do. What it hands back to the worker is the
+        timer's next cycle for the conversation's new assignment, if any; a
+        fire that finds the situation changed re-plans the timer the same way.
+        """
+        settings = self.settings(tenant)
+        try:
+            routing = self.store.get_routing(tenant, timer.subject_id)
+        except NotFound:
+            return ChangeSet()
+        if not _still_unanswered(routing, settings, timer.deadline):
+            return self._replan(tenant, settings, timer, at)
+        conversation_id = routing.conversation_id
+
+        def op(work: _Work) -> None:
+            current = self.store.get_routing(work.tenant, conversation_id)
+            if not _still_unanswered(current, settings, timer.deadline):
+                return
+            assert current.agent is not None
+            work.decisions += work.scheduler.no_answer(conversation_id, current.agent, at=work.at)
+
+        self._run(tenant, op, by="cxflow", skip_timer=timer.id)
+        return self._replan(tenant, settings, timer, at)
+
+    def _replan(
+        self, tenant: str, settings: AssignmentSettings, timer: Timer, at: datetime
+    ) -> ChangeSet:
+        """The timer's next version after the worker writes it fired: pending
+        again for the conversation's current unanswered assignment, if any."""
+        try:
+            routing: Routing | None = self.store.get_routing(tenant, timer.subject_id)
+        except NotFound:
+            routing = None
+        due = None
+        if (
+            routing is not None
+            and settings.no_answer_after is not None
+            and routing.assigned_at is not None
+            and not routing.answered
+        ):
+            due = routing.assigned_at + settings.no_answer_after
+        change = plan_timer(
+            timer.fired(at),
+            timer_id=timer.id,
+            kind=timer.kind,
+            subject_id=timer.subject_id,
+            deadline=due,
+        )
+        return ChangeSet() if change is None else ChangeSet(timers=(change,))
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _stored_agent(self, tenant: str, agent_id: str) -> Agent | None:
+        try:
+            return self.store.get_agent(tenant, agent_id)
+        except NotFound:
+            return None
+
+    def _tenant(self, tenant: str) -> _Tenant:
+        settings = self.settings(tenant)
+        version = self.store.routing_version(tenant)
+        state = self._tenants.get(tenant)
+        if state is None or state.version != version or state.settings != settings:
+            scheduler = settings.new_scheduler(
+                self.store.list_agents(tenant), self.store.list_routings(tenant)
+            )
+            state = self._tenants[tenant] = _Tenant(scheduler, version, settings)
+        return state
+
+    def _run(
+        self,
+        tenant: str,
+        op: _Op,
+        *,
+        by: str,
+        answered: str | None = None,
+        skip_timer: str | None = None,
+    ) -> list[Decision]:
+        """Run ``op`` on the tenant's scheduler and commit what it changed. When
+        the commit loses a race, rebuild from the store and run ``op`` again.
+        Any failure drops the in-memory scheduler (the next call rebuilds it)."""
+        tenant = require_tenant(tenant)
+        by = v.actor(by)
+        for _ in range(_ATTEMPTS):
+            now = ensure_aware(self.clock.now(), "clock.now()")
+            state = self._tenant(tenant)
+            work = _Work(tenant, state.scheduler, state.settings, now, by)
+            try:
+                op(work)
+                changes = self._changes(work, state.version + 1, answered, skip_timer)
+                if changes.routings or changes.agents or changes.finished_routings:
+                    self.store.commit(tenant, changes)
+                else:
+                    changes = attrs.evolve(changes, routing_version=None)
+                    if changes:
+                        self.store.commit(tenant, changes)
+            except ConflictError:
+                self._tenants.pop(tenant, None)
+                if self.store.routing_version(tenant) != state.version:
+                    continue  # lost a race: run again on the fresh state
+                raise
+            except BaseException:
+                self._tenants.pop(tenant, None)
+                raise
+            if changes.routing_version is not None:
+                state.version = changes.routing_version
+            if self.sink is not None and changes.events:
+                self.sink.publish(tenant, changes.events)
+            return work.decisions
+        raise ConflictError(
+            f"the routing of tenant {tenant!r} kept changing; gave up after {_ATTEMPTS} attempts"
+        )
+
+    def _changes(
+        self, work: _Work, version: int, answered: str | None, skip_timer: str | None
+    ) -> ChangeSet:
+        """The records, events and timers that make the store match the scheduler."""
+        scheduler = work.scheduler
+        agents = set(work.agents)
+        routed: dict[str, None] = {}
+        assigned_now: set[str] = set()
+        for decision in work.decisions:
+            routed[decision.conversation_id] = None
+            if decision.agent_id is not None:
+                agents.add(decision.agent_id)
+                assigned_now.add(decision.conversation_id)
+            else:
+                assigned_now.discard(decision.conversation_id)
+            if decision.previous_agent is not None:
+                agents.add(decision.previous_agent)
+        if answered is not None:
+            routed[answered] = None
+        for cid in work.new_routings:
+            routed.setdefault(cid, None)
+        finished = set(work.finished)
+        stored_routings = {
+            cid: work.new_routings.get(cid) or self.store.get_routing(work.tenant, cid)
+            for cid in routed
+            if cid not in finished
+        }
+        events = list(work.events)
+        events += [self._decision_event(work, d, stored_routings) for d in work.decisions]
+        routings: list[Routing] = []
+        timers: list[Timer] = []
+        for cid, stored in stored_routings.items():
+            base = work.new_routings.get(cid)
+            holder = scheduler.holder(cid)
+            moved = cid in assigned_now or holder != stored.agent
+            record = attrs.evolve(
+                stored,
+                agent=holder,
+                assigned_at=(
+                    None if holder is None else work.at if moved else stored.assigned_at
+                ),
+                overflow=holder is not None and scheduler.overflow(cid),
+                answered=holder is not None
+                and (cid == answered or (not moved and stored.answered)),
+                declined=scheduler.declined(cid),
+                version=1 if base is not None else stored.version + 1,
+            )
+            routings.append(record)
+            if work.settings.no_answer_after is not None and (
+                moved or cid == answered or holder is None
+            ):
+                due = (
+                    None
+                    if holder is None or record.answered or record.assigned_at is None
+                    else record.assigned_at + work.settings.no_answer_after
+                )
+                timers += self._plan_no_answer(work.tenant, cid, due, skip_timer)
+        if work.settings.no_answer_after is not None:
+            for cid in finished:
+                timers += self._plan_no_answer(work.tenant, cid, None, skip_timer)
+        agent_records = []
+        for agent_id in sorted(agents):
+            stored_agent = self._stored_agent(work.tenant, agent_id)
+            record_agent = scheduler.agent_record(agent_id)
+            agent_records.append(
+                attrs.evolve(
+                    record_agent, version=1 if stored_agent is None else stored_agent.version + 1
+                )
+            )
+        return ChangeSet(
+            agents=tuple(agent_records),
+            routings=tuple(routings),
+            finished_routings=tuple(work.finished),
+            timers=tuple(timers),
+            events=tuple(events),
+            routing_version=version,
+        )
+
+    def _plan_no_answer(
+        self, tenant: str, conversation_id: str, due: datetime | None, skip_timer: str | None
+    ) -> list[Timer]:
+        timer_id = no_answer_timer_id(conversation_id)
+        if timer_id == skip_timer:
+            return []
+        assert isinstance(self.store, TimerStore)
+        try:
+            current: Timer | None = self.store.get_timer(tenant, timer_id)
+        except NotFound:
+            current = None
+        change = plan_timer(
+            current,
+            timer_id=timer_id,
+            kind=NO_ANSWER_TIMER_KIND,
+            subject_id=conversation_id,
+            deadline=due,
+        )
+        return [] if change is None else [change]
+
+    @staticmethod
+    def _decision_event(
+        work: _Work, decision: Decision, routings: dict[str, Routing]
+    ) -> Event:
+        routing = routings[decision.conversation_id]
+        if decision.agent_id is None:
+            return ConversationQueued(
+                conversation_id=decision.conversation_id,
+                channel=routing.channel,
+                level=work.settings.policy.level(routing),
+                arrived_at=routing.arrived_at,
+                reason=decision.reason,
+                previous_agent=decision.previous_agent,
+                at=work.at,
+                by=work.by,
+            )
+        auto = decision.reason == "auto"
+        settings = work.settings
+        strategy = settings.strategy
+        if routing.group is not None:
+            strategy = settings.group_strategies.get(routing.group, strategy)
+        return AgentAssigned(
+            conversation_id=decision.conversation_id,
+            agent_id=decision.agent_id,
+            reason=decision.reason,
+            strategy=strategy.name if auto else None,
+            previous_agent=decision.previous_agent,
+            overflow=decision.overflow,
+            waited_us=max(duration_us(work.at - routing.arrived_at), 0),
+            at=work.at,
+            by="cxflow" if auto else work.by,
+        )
+
+
+def _still_unanswered(routing: Routing, settings: AssignmentSettings, deadline: datetime) -> bool:
+    return (
+        settings.no_answer_after is not None
+        and routing.agent is not None
+        and not routing.answered
+        and routing.assigned_at is not None
+        and routing.assigned_at + settings.no_answer_after == deadline
+    )
+
+
+def _agent_changed(agent: Agent, stored: Agent | None, at: datetime, by: str) -> AgentChanged:
+    return AgentChanged(
+        agent_id=agent.id,
+        presence=agent.presence.value,
+        previous_presence=None if stored is None else stored.presence.value,
+        capacity=agent.capacity,
+        skills=tuple(sorted(agent.skills.items())),
+        groups=agent.groups,
+        at=at,
+        by=by,
+    )
