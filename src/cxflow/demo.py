@@ -2,7 +2,10 @@
 
 Two flows from the default templates, a dozen tasks created, moved, commented,
 watched, checked off, made overdue, deleted and restored; then each flow's
-board is printed as text. Deterministic: it runs on a ``TestClock``.
+board is printed as text. Then the chat queue of the same morning: agents with
+skills come online, conversations of three plan tiers are routed to them,
+closed, and taken back when an agent leaves. Deterministic: it runs on a
+``TestClock``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+from cxflow.assignment import (
+    Agent,
+    AssignmentService,
+    AssignmentSettings,
+    Decision,
+    Presence,
+    Routing,
+    SkillBased,
+)
 from cxflow.clock import TestClock
 from cxflow.errors import MoveRefused
 from cxflow.flows.templates import default_flow
@@ -19,7 +31,7 @@ from cxflow.storage.memory import MemoryStore
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import Board, TaskQuery
 
-__all__ = ["render_board", "run_demo"]
+__all__ = ["render_board", "route_chats", "run_demo"]
 
 TENANT = "acme-shop"
 START = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
@@ -46,7 +58,8 @@ def run_demo(echo: Callable[[str], None] = print) -> TaskService:
     """Run the scripted day, printing through ``echo``; return the service."""
     clock = TestClock(START)
     ids = count(1)
-    service = TaskService(MemoryStore(), clock, new_id=lambda: f"T{next(ids):03d}")
+    store = MemoryStore()
+    service = TaskService(store, clock, new_id=lambda: f"T{next(ids):03d}")
     exchange = service.create_flow(TENANT, default_flow("exchange_return"), by="admin")
     delivery = service.create_flow(TENANT, default_flow("delivery_inquiry"), by="admin")
 
@@ -120,4 +133,61 @@ def run_demo(echo: Callable[[str], None] = print) -> TaskService:
     for flow in service.list_flows(TENANT):
         echo(render_board(service.board(TENANT, flow.id), now))
         echo("")
+    route_chats(store, clock, echo)
     return service
+
+
+def route_chats(
+    store: MemoryStore, clock: TestClock, echo: Callable[[str], None] = print
+) -> AssignmentService:
+    """The chat queue: skill-based routing, plan tiers first, reassignment on
+    leaving; print each decision through ``echo``; return the service."""
+    settings = AssignmentSettings(strategy=SkillBased())
+    routing = AssignmentService(store, clock, settings=settings)
+
+    def show(decisions: list[Decision]) -> None:
+        for d in decisions:
+            if d.agent_id is None:
+                echo(f"{clock.now():%H:%M}  {d.conversation_id} back to the queue ({d.reason})")
+            else:
+                echo(f"{clock.now():%H:%M}  {d.conversation_id} -> {d.agent_id}")
+
+    echo("== chat queue ==")
+    team = {
+        "mina": {"billing": 5, "delivery": 3},
+        "jun": {"billing": 2, "returns": 4},
+        "sora": {"delivery": 5, "returns": 2},
+    }
+    for name, skills in team.items():
+        routing.save_agent(TENANT, Agent(id=name, capacity=2, skills=skills), by="admin")
+    chats = [
+        ("chat-1", "smb", ("delivery",)),
+        ("chat-2", "enterprise", ("billing",)),
+        ("chat-3", "large", ("returns",)),
+        ("chat-4", "smb", ("billing",)),
+        ("chat-5", "enterprise", ("delivery",)),
+        ("chat-6", "smb", ("returns",)),
+        ("chat-7", "large", ("billing",)),
+        ("chat-8", "smb", ()),
+    ]
+    for number, (cid, plan, needs) in enumerate(chats):
+        routed = Routing(
+            conversation_id=cid,
+            channel="chat",
+            arrived_at=clock.now() + timedelta(seconds=number),
+            plan=plan,
+            skills=needs,
+        )
+        routing.route(TENANT, routed, by="widget")
+    echo(f"{clock.now():%H:%M}  {len(chats)} chats waiting, nobody online yet")
+    clock.advance(minutes=5)
+    for name in team:
+        show(routing.set_presence(TENANT, name, Presence.ONLINE, by=name))
+    clock.advance(minutes=20)
+    show(routing.close(TENANT, "chat-2", by="mina"))
+    clock.advance(minutes=10)
+    show(routing.set_presence(TENANT, "sora", Presence.OFFLINE, by="sora"))
+    waiting = routing.scheduler(TENANT).waiting()
+    if waiting:
+        echo(f"why is {waiting[0]} waiting? {routing.explain(TENANT, waiting[0]).summary}")
+    return routing
