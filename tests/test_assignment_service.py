@@ -14,6 +14,7 @@ from cxflow import (
     AssignmentService,
     AssignmentSettings,
     ConflictError,
+    ConversationService,
     MemoryStore,
     NotFound,
     Presence,
@@ -24,7 +25,13 @@ from cxflow import (
     ValidationError,
 )
 from cxflow.assignment import NO_ANSWER_TIMER_KIND, no_answer_timer_id
-from cxflow.events import AgentAssigned, AgentChanged, AssignmentFinished, ConversationQueued
+from cxflow.events import (
+    AgentAssigned,
+    AgentChanged,
+    AssignmentFinished,
+    ConversationAssigned,
+    ConversationQueued,
+)
 from cxflow.testing import RecordingSink
 from cxflow.timers.worker import TimerWorker
 
@@ -399,3 +406,35 @@ def test_closing_cancels_the_no_answer_timer(store: MemoryStore, clock: TestCloc
     service.route(TENANT, routing("c1"), by="widget")
     service.close(TENANT, "c1", by="mina")
     assert not store.get_timer(TENANT, no_answer_timer_id("c1")).pending
+
+
+# -- keeping Conversation.assignee in step ------------------------------------------------
+
+
+def test_sync_conversations_sets_the_assignee_in_the_same_commit(
+    store: MemoryStore, clock: TestClock
+) -> None:
+    conversations = ConversationService(store, clock)
+    conversations.open_conversation(TENANT, customer_id="cust-1", channel="chat", by="widget",
+                                    conversation_id="c1")
+    service, sink = make_service(store, clock, sync_conversations=True)
+    service.save_agent(TENANT, agent("mina"), by="admin")
+    service.route(TENANT, routing("c1"), by="widget")
+    service.route(TENANT, routing("c2"), by="widget")  # no conversation record: left alone
+    assert store.get_conversation(TENANT, "c1").assignee == "mina"
+    service.set_presence(TENANT, "mina", Presence.OFFLINE, by="mina")
+    assert store.get_conversation(TENANT, "c1").assignee is None
+    assigned = [e for e in events_of(sink) if isinstance(e, ConversationAssigned)]
+    assert [(e.assignee, e.previous) for e in assigned] == [("mina", None), (None, "mina")]
+
+
+def test_without_sync_conversations_the_conversation_is_untouched(
+    store: MemoryStore, clock: TestClock
+) -> None:
+    conversations = ConversationService(store, clock)
+    conversations.open_conversation(TENANT, customer_id="cust-1", channel="chat", by="widget",
+                                    conversation_id="c1")
+    service, _ = make_service(store, clock)
+    service.save_agent(TENANT, agent("mina"), by="admin")
+    service.route(TENANT, routing("c1"), by="widget")
+    assert store.get_conversation(TENANT, "c1").assignee is None

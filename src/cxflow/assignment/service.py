@@ -29,6 +29,8 @@ from cxflow.assignment.model import Agent, Presence, QueuePolicy, Routing
 from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
 from cxflow.assignment.strategies import LeastLoad, Strategy
 from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
+from cxflow.conversations import commands as conversation_commands
+from cxflow.conversations.model import Conversation
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import (
     AgentAssigned,
@@ -42,6 +44,7 @@ from cxflow.storage.protocols import (
     AssignmentStore,
     ChangeSet,
     ChangeWriter,
+    ConversationStore,
     TimerStore,
     require_tenant,
 )
@@ -105,7 +108,13 @@ class AssignmentSettings:
     """A tenant's routing: the default ``strategy``, strategies of single
     groups (``group_strategies``), the queue ``policy``, and
     ``no_answer_after``: how long an assignee may leave a conversation
-    unanswered before it goes back to the queue (``None``: forever)."""
+    unanswered before it goes back to the queue (``None``: forever).
+
+    ``sync_conversations``: when true and the store also keeps conversations
+    (``ConversationStore``), every change of holder sets the conversation's
+    ``assignee`` in the same commit, with a ``conversation.assigned`` event.
+    Routed conversations without a conversation record are left alone. It
+    costs one more read per decision."""
 
     strategy: Strategy = attrs.field(factory=LeastLoad, validator=_strategy)
     group_strategies: dict[str, Strategy] = attrs.field(
@@ -113,6 +122,7 @@ class AssignmentSettings:
     )
     policy: QueuePolicy = attrs.field(factory=QueuePolicy, validator=v.instance_of(QueuePolicy))
     no_answer_after: timedelta | None = attrs.field(default=None, validator=_no_answer_after)
+    sync_conversations: bool = attrs.field(default=False, validator=v.boolean)
 
     def new_scheduler(
         self, agents: Iterable[Agent] = (), routings: Iterable[Routing] = ()
@@ -532,6 +542,19 @@ class AssignmentService:
         if work.settings.no_answer_after is not None:
             for cid in finished:
                 timers += self._plan_no_answer(work.tenant, cid, None, skip_timer)
+        conversations: list[Conversation] = []
+        if work.settings.sync_conversations and isinstance(self.store, ConversationStore):
+            for record in routings:
+                try:
+                    conversation = self.store.get_conversation(work.tenant, record.conversation_id)
+                except NotFound:
+                    continue
+                updated, assigned = conversation_commands.assign(
+                    conversation, record.agent, at=work.at, by=work.by
+                )
+                if updated is not conversation:
+                    conversations.append(updated)
+                    events += assigned
         agent_records = []
         for agent_id in sorted(agents):
             stored_agent = self._stored_agent(work.tenant, agent_id)
@@ -542,6 +565,7 @@ class AssignmentService:
                 )
             )
         return ChangeSet(
+            conversations=tuple(conversations),
             agents=tuple(agent_records),
             routings=tuple(routings),
             finished_routings=tuple(work.finished),
