@@ -3,11 +3,13 @@ a user's adapter would."""
 
 from __future__ import annotations
 
-from cxflow import TaskService
+import pytest
+
+from cxflow import ChangeSet, TaskService, ValidationError
 from cxflow.storage import MemoryStore
 from cxflow.testing import (
     T0,
-    FullStoreContract,
+    EveryTierContract,
     RecordingSink,
     TestClock,
     sample_flow,
@@ -15,9 +17,30 @@ from cxflow.testing import (
 )
 
 
-class TestMemoryStore(FullStoreContract):
+class TestMemoryStore(EveryTierContract):
     def make_store(self) -> MemoryStore:
         return MemoryStore()
+
+
+def test_no_contract_test_is_shadowed_in_the_every_tier_composition() -> None:
+    """Two tier classes defining one test name would run only one of them."""
+    from cxflow.testing import contract
+
+    seen: dict[str, str] = {}
+    for cls in reversed(contract.EveryTierContract.__mro__):
+        for name in vars(cls):
+            if name.startswith("test_"):
+                assert name not in seen, f"{cls.__name__}.{name} shadows {seen[name]}.{name}"
+                seen[name] = cls.__name__
+
+
+@pytest.mark.parametrize("bad", [None, "", 5])
+def test_memory_store_refuses_a_finished_routing_that_is_not_an_id(bad: object) -> None:
+    store = MemoryStore()
+    with pytest.raises(ValidationError) as info:
+        store.commit("acme", ChangeSet(finished_routings=(bad,), routing_version=1))
+    assert info.value.field == "finished_routings"
+    assert store.routing_version("acme") == 0
 
 
 # -- the public testing helpers used with the reference adapter ----------------------------

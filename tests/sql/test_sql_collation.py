@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from cxflow.storage.sql import SqlStore
 from cxflow.storage.sql.schema import metadata
-from cxflow.testing import FullStoreContract
+from cxflow.testing import EveryTierContract
 
 POSTGRES_URL = os.environ.get("CXFLOW_TEST_POSTGRES_URL")
 
@@ -68,7 +68,7 @@ def test_icu_database_does_not_sort_by_code_point(icu_engine: sa.Engine) -> None
     assert got == ["t-a", "T-z"]  # code-point order would put "T-z" first
 
 
-class TestPostgresIcuCollationStore(FullStoreContract):
+class TestPostgresIcuCollationStore(EveryTierContract):
     @pytest.fixture(autouse=True)
     def _icu(self, icu_engine: sa.Engine) -> None:
         self.engine = icu_engine

@@ -8,14 +8,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cxflow import ChangeSet, StorageError
-from cxflow.conversations.query import ConversationQuery
+from cxflow import ChangeSet, ConflictError, NotFound, StorageError
+from cxflow.assignment.model import Agent, Presence, Routing
+from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.events import Event
 from cxflow.storage.sql import SCHEMA_VERSION, SqlStore, sqlite_engine
 from cxflow.storage.sql import schema as sql_schema
 from cxflow.tasks import commands
 from cxflow.tasks.model import Task
-from cxflow.testing import T0, sample_conversation, sample_flow, sample_timer
+from cxflow.testing import (
+    T0,
+    sample_conversation,
+    sample_customer,
+    sample_flow,
+    sample_timer,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -121,6 +128,7 @@ def test_drop_schema_removes_every_table() -> None:
 V1_TABLES = ("cxflow_schema", "cxflow_flows", "cxflow_tasks", "cxflow_outbox_heads",
              "cxflow_events")
 V2_TABLE_NAMES = {table.name for table in sql_schema.V2_TABLES}
+V3_TABLE_NAMES = {table.name for table in sql_schema.V3_TABLES}
 
 
 def _cxflow_tables(engine: sa.Engine) -> set[str]:
@@ -150,8 +158,8 @@ def _seed_v1_records(store: SqlStore) -> None:
 
 
 def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
-    assert store.schema_version() == 2
-    assert _cxflow_tables(engine) >= V2_TABLE_NAMES
+    assert store.schema_version() == SCHEMA_VERSION
+    assert _cxflow_tables(engine) >= V2_TABLE_NAMES | V3_TABLE_NAMES
     # The v1 records are intact...
     assert store.get_flow("acme", "support") == sample_flow()
     task, events = _v1_records()
@@ -166,9 +174,9 @@ def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
     assert [t.id for t in store.claim_timers("acme", T0, worker="w", lease=HOUR)] == ["timer-1"]
 
 
-def test_schema_version_is_2() -> None:
-    assert SCHEMA_VERSION == 2
-    assert set(sql_schema.UPGRADES) == {1}
+def test_schema_version_is_3() -> None:
+    assert SCHEMA_VERSION == 3
+    assert set(sql_schema.UPGRADES) == {1, 2}
 
 
 def test_upgrade_step_1_creates_exactly_the_v2_tables() -> None:
@@ -185,20 +193,21 @@ def test_upgrade_step_1_is_idempotent() -> None:
     store.create_schema()
     with engine.begin() as conn:
         sql_schema.UPGRADES[1](conn)
-    assert _cxflow_tables(engine) == set(V1_TABLES) | V2_TABLE_NAMES
+    assert _cxflow_tables(engine) == set(V1_TABLES) | V2_TABLE_NAMES | V3_TABLE_NAMES
 
 
-def test_v1_database_upgrades_to_v2_keeping_its_records() -> None:
+def test_v1_database_upgrades_to_the_latest_keeping_its_records() -> None:
     engine = sqlite_engine()
     _make_v1_database(engine)
     store = SqlStore(engine)
     _seed_v1_records(store)
     assert store.schema_version() == 1
-    assert store.create_schema() == 2
+    assert store.create_schema() == SCHEMA_VERSION
     _assert_upgraded(store, engine)
+    _assert_v3_tiers_work(store)
 
 
-def test_v1_database_file_upgrades_to_v2_keeping_its_records(tmp_path: Path) -> None:
+def test_v1_database_file_upgrades_to_the_latest_keeping_its_records(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     engine = sqlite_engine(path)
     _make_v1_database(engine)
@@ -207,7 +216,7 @@ def test_v1_database_file_upgrades_to_v2_keeping_its_records(tmp_path: Path) -> 
     engine = sqlite_engine(path)  # a later process, with the newer cxflow
     try:
         store = SqlStore(engine)
-        assert store.create_schema() == 2
+        assert store.create_schema() == SCHEMA_VERSION
         _assert_upgraded(store, engine)
     finally:
         engine.dispose()
@@ -221,8 +230,10 @@ def test_upgraded_database_is_left_alone_by_the_next_create_schema(
     store = SqlStore(engine)
     store.create_schema()
     ran: list[int] = []
-    monkeypatch.setattr(sql_schema, "UPGRADES", {1: lambda conn: ran.append(1)})
-    assert store.create_schema() == 2
+    monkeypatch.setattr(
+        sql_schema, "UPGRADES", {1: lambda conn: ran.append(1), 2: lambda conn: ran.append(2)}
+    )
+    assert store.create_schema() == SCHEMA_VERSION
     assert ran == []
 
 
@@ -241,11 +252,144 @@ def test_postgres_v1_database_upgrades_to_v2_keeping_its_records(
 ) -> None:
     engine = postgres_store.bind
     assert isinstance(engine, sa.Engine)
-    # Turn the shared test database back into a v1 one: drop the v2 tables.
+    # Turn the shared test database back into a v1 one: drop the v2 and v3 tables.
     with engine.begin() as conn:
-        sql_schema.metadata.drop_all(conn, tables=list(sql_schema.V2_TABLES))
+        sql_schema.metadata.drop_all(
+            conn, tables=[*sql_schema.V2_TABLES, *sql_schema.V3_TABLES]
+        )
         conn.execute(sa.update(sql_schema.schema_info).values(version=1))
-    assert not V2_TABLE_NAMES & _cxflow_tables(engine)
+    assert not (V2_TABLE_NAMES | V3_TABLE_NAMES) & _cxflow_tables(engine)
     _seed_v1_records(postgres_store)
-    assert postgres_store.create_schema() == 2
+    assert postgres_store.create_schema() == SCHEMA_VERSION
     _assert_upgraded(postgres_store, engine)
+    _assert_v3_tiers_work(postgres_store)
+
+
+# -- the upgrade from schema v2 to v3 (agents, routing records, routing versions) --------
+
+V2_TABLES = (*V1_TABLES, *sorted(V2_TABLE_NAMES))
+
+
+def _make_v2_database(engine: sa.Engine) -> None:
+    """Only the tables of schema v2, with version row 2, as cxflow 0.2 left them."""
+    v2 = sa.MetaData()
+    for name in V2_TABLES:
+        sql_schema.metadata.tables[name].to_metadata(v2)
+    with engine.begin() as conn:
+        v2.create_all(conn)
+        conn.execute(sa.insert(sql_schema.schema_info).values(component="cxflow", version=2))
+
+
+def _seed_v2_records(store: SqlStore) -> None:
+    """Records of every v2 tier (they touch only v2 tables)."""
+    _seed_v1_records(store)
+    store.commit("acme", ChangeSet(
+        conversations=(sample_conversation(room_tags=("vip",)),),
+        customers=(sample_customer(tags=("gold",)),),
+        timers=(sample_timer(),),
+    ))
+
+
+def _assert_v2_records_kept(store: SqlStore) -> None:
+    assert store.get_flow("acme", "support") == sample_flow()
+    task, events = _v1_records()
+    assert store.get_task("acme", "old-task") == task
+    assert [e.event for e in store.read_events("acme")] == events
+    assert store.get_conversation("acme", "conv-1") == sample_conversation(room_tags=("vip",))
+    query = ConversationQuery(room_tag="vip")
+    assert [c.id for c in store.query_conversations("acme", query)] == ["conv-1"]
+    assert [c.id for c in store.query_customers("acme", CustomerQuery(tag="gold"))] == ["cust-1"]
+    assert store.get_timer("acme", "timer-1") == sample_timer()
+
+
+def _assert_v3_tiers_work(store: SqlStore) -> None:
+    """Agents, routing records and the routing version work on the upgraded database."""
+    assert store.routing_version("acme") == 0
+    assert store.list_agents("acme") == []
+    agent = Agent(id="ana", presence=Presence.ONLINE, skills={"billing": 3})
+    routing = Routing(conversation_id="conv-1", channel="web", arrived_at=T0)
+    store.commit("acme", ChangeSet(agents=(agent,), routings=(routing,), routing_version=1))
+    assert store.list_agents("acme") == [agent]
+    assert store.get_routing("acme", "conv-1") == routing
+    with pytest.raises(ConflictError):
+        store.commit("acme", ChangeSet(routing_version=1))
+    store.commit("acme", ChangeSet(finished_routings=("conv-1",), routing_version=2))
+    with pytest.raises(NotFound):
+        store.get_routing("acme", "conv-1")
+    assert store.routing_version("acme") == 2
+
+
+def test_upgrade_step_2_creates_exactly_the_v3_tables() -> None:
+    engine = sqlite_engine()
+    _make_v2_database(engine)
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[2](conn)
+    assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
+
+
+def test_upgrade_step_2_is_idempotent() -> None:
+    engine = sqlite_engine()
+    SqlStore(engine).create_schema()
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[2](conn)
+    assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
+
+
+def test_v2_database_upgrades_to_v3_keeping_its_records() -> None:
+    engine = sqlite_engine()
+    _make_v2_database(engine)
+    store = SqlStore(engine)
+    _seed_v2_records(store)
+    assert store.schema_version() == 2
+    assert store.create_schema() == 3
+    assert store.schema_version() == 3
+    _assert_v2_records_kept(store)
+    _assert_v3_tiers_work(store)
+
+
+def test_v2_database_upgrade_runs_only_step_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = sqlite_engine()
+    _make_v2_database(engine)
+    ran: list[int] = []
+
+    def step(version: int) -> object:
+        real = sql_schema.UPGRADES[version]
+        return lambda conn: (ran.append(version), real(conn))
+
+    monkeypatch.setattr(sql_schema, "UPGRADES", {1: step(1), 2: step(2)})
+    assert SqlStore(engine).create_schema() == 3
+    assert ran == [2]
+
+
+def test_v2_database_file_upgrades_to_v3_keeping_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    engine = sqlite_engine(path)
+    _make_v2_database(engine)
+    _seed_v2_records(SqlStore(engine))
+    engine.dispose()
+    engine = sqlite_engine(path)  # a later process, with the newer cxflow
+    try:
+        store = SqlStore(engine)
+        assert store.create_schema() == 3
+        assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
+        _assert_v2_records_kept(store)
+        _assert_v3_tiers_work(store)
+    finally:
+        engine.dispose()
+
+
+def test_postgres_v2_database_upgrades_to_v3_keeping_its_records(
+    postgres_store: SqlStore,
+) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    # Turn the shared test database back into a v2 one: drop the v3 tables.
+    with engine.begin() as conn:
+        sql_schema.metadata.drop_all(conn, tables=list(sql_schema.V3_TABLES))
+        conn.execute(sa.update(sql_schema.schema_info).values(version=2))
+    assert not V3_TABLE_NAMES & _cxflow_tables(engine)
+    _seed_v2_records(postgres_store)
+    assert postgres_store.create_schema() == 3
+    assert _cxflow_tables(engine) >= V3_TABLE_NAMES
+    _assert_v2_records_kept(postgres_store)
+    _assert_v3_tiers_work(postgres_store)

@@ -5,6 +5,9 @@ so callers never share live objects with the store (the same isolation a SQL
 adapter gives). Thread-safe: one lock serialises commits, claims and reads.
 Everything is lost when the process exits; use it for tests, demos and
 single-process hosts that persist elsewhere.
+
+Besides ``FullStore`` it implements ``AssignmentStore`` (agents, routing
+records and the routing version of each tenant).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from cxflow.assignment.model import Agent, Routing
 from cxflow.clock import ensure_aware
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
@@ -27,13 +31,13 @@ from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
 from cxflow.timers.model import Timer
 
-__all__ = ["MAX_CLAIM", "MemoryStore", "check_claim_arguments"]
+__all__ = ["MAX_CLAIM", "MemoryStore", "check_claim_arguments", "check_finished_routings"]
 
 MAX_CLAIM = 1000
 """The most timers one ``claim_timers`` call may claim."""
 
 _R = TypeVar("_R")
-_V = TypeVar("_V", Task, Conversation, Customer)
+_V = TypeVar("_V", Task, Conversation, Customer, Agent)
 
 _Row = tuple[str, int, dict[str, Any]]
 """(id, version, serialised record) of one record to write."""
@@ -52,8 +56,33 @@ def check_claim_arguments(at: object, worker: object, lease: object, limit: obje
     return ensure_aware(at, "at")
 
 
+def check_finished_routings(values: Sequence[object]) -> list[str]:
+    """The conversation ids of ``ChangeSet.finished_routings``; ``ValidationError``
+    (field ``finished_routings``) for anything but non-empty text. Shared by
+    cxflow's adapters."""
+    ids: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not value:
+            raise ValidationError(
+                "finished_routings", f"expected conversation ids, got {value!r}"
+            )
+        ids.append(value)
+    return ids
+
+
 class _Tenant:
-    __slots__ = ("conversations", "customers", "due", "events", "flows", "tasks", "timers")
+    __slots__ = (
+        "agents",
+        "conversations",
+        "customers",
+        "due",
+        "events",
+        "flows",
+        "routing_version",
+        "routings",
+        "tasks",
+        "timers",
+    )
 
     def __init__(self) -> None:
         self.flows: dict[str, list[dict[str, Any]]] = {}
@@ -65,6 +94,10 @@ class _Tenant:
         """Pending timers only: id -> (deadline, lease end), so claims need not
         deserialise every timer."""
         self.events: list[dict[str, Any]] = []
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.routings: dict[str, dict[str, Any]] = {}
+        """Routing records by conversation id (finished ones are removed)."""
+        self.routing_version = 0
 
 
 _EMPTY = _Tenant()
@@ -72,7 +105,8 @@ _EMPTY = _Tenant()
 
 
 class MemoryStore:
-    """Implements ``cxflow.storage.FullStore`` (every tier) in process memory."""
+    """Implements ``cxflow.storage.FullStore`` and
+    ``cxflow.storage.protocols.AssignmentStore`` (every tier) in process memory."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -203,6 +237,38 @@ class MemoryStore:
                 state.due[timer.id] = (timer.deadline, timer.lease_until)
         return claimed
 
+    # -- assignment ----------------------------------------------------------------
+
+    def get_agent(self, tenant: str, agent_id: str) -> Agent:
+        with self._lock:
+            data = self._tenant(tenant).agents.get(agent_id)
+        if data is None:
+            raise NotFound("agent", agent_id)
+        return from_dict(Agent, data)
+
+    def list_agents(self, tenant: str) -> list[Agent]:
+        with self._lock:
+            agents = self._tenant(tenant).agents
+            rows = [agents[agent_id] for agent_id in sorted(agents)]
+        return [from_dict(Agent, data) for data in rows]
+
+    def get_routing(self, tenant: str, conversation_id: str) -> Routing:
+        with self._lock:
+            data = self._tenant(tenant).routings.get(conversation_id)
+        if data is None:
+            raise NotFound("routing", conversation_id)
+        return from_dict(Routing, data)
+
+    def list_routings(self, tenant: str) -> list[Routing]:
+        with self._lock:
+            routings = self._tenant(tenant).routings
+            rows = [routings[key] for key in sorted(routings)]
+        return [from_dict(Routing, data) for data in rows]
+
+    def routing_version(self, tenant: str) -> int:
+        with self._lock:
+            return self._tenant(tenant).routing_version
+
     # -- outbox --------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
@@ -231,17 +297,27 @@ class MemoryStore:
         timer_list = _all(changes.timers, Timer, "timers")
         timers = [(t.id, t.version, to_dict(t)) for t in timer_list]
         due = {t.id: (t.deadline, t.lease_until) if t.pending else None for t in timer_list}
+        agents = _rows(changes.agents, Agent, "agents")
+        routings = [
+            (r.conversation_id, r.version, to_dict(r))
+            for r in _all(changes.routings, Routing, "routings")
+        ]
+        finished = check_finished_routings(changes.finished_routings)
         events = [event_to_dict(e) for e in _all(changes.events, Event, "events")]
         if not changes:
             return
         with self._lock:
             state = self._tenant_for_write(tenant)
             # Check everything first: a conflict anywhere writes nothing.
+            _check_routing_version(state.routing_version, changes.routing_version)
             self._check_flows(state, flows)
             _check_versions("task", state.tasks, tasks)
             _check_versions("conversation", state.conversations, conversations)
             _check_versions("customer", state.customers, customers)
             _check_versions("timer", state.timers, timers)
+            _check_versions("agent", state.agents, agents)
+            _check_versions("routing", state.routings, routings)
+            _check_finished(state.routings, routings, finished)
             for flow_id, _version, data in flows:
                 state.flows.setdefault(flow_id, []).append(data)
             for records, rows in (
@@ -249,9 +325,15 @@ class MemoryStore:
                 (state.conversations, conversations),
                 (state.customers, customers),
                 (state.timers, timers),
+                (state.agents, agents),
+                (state.routings, routings),
             ):
                 for record_id, _version, data in rows:
                     records[record_id] = data
+            for conversation_id in finished:
+                del state.routings[conversation_id]
+            if changes.routing_version is not None:
+                state.routing_version = changes.routing_version
             for timer_id, entry in due.items():  # the last snapshot of each timer wins
                 if entry is None:
                     state.due.pop(timer_id, None)
@@ -286,6 +368,24 @@ def _check_versions(kind: str, stored: Mapping[str, dict[str, Any]], rows: list[
                 f"{kind} {record_id!r}: cannot write v{version} over stored v{current}"
             )
         expected[record_id] = version
+
+
+def _check_routing_version(stored: int, version: int | None) -> None:
+    """``version`` (when set) must follow the tenant's ``stored`` routing version."""
+    if version is not None and version != stored + 1:
+        raise ConflictError(f"routing version: cannot write v{version} over stored v{stored}")
+
+
+def _check_finished(
+    stored: Mapping[str, dict[str, Any]], routings: list[_Row], finished: list[str]
+) -> None:
+    """Each finished conversation id must have a routing record once the set's
+    ``routings`` are written (so finishing one id twice conflicts)."""
+    present = set(stored).union(conversation_id for conversation_id, _, _ in routings)
+    for conversation_id in finished:
+        if conversation_id not in present:
+            raise ConflictError(f"routing {conversation_id!r}: cannot finish, none is stored")
+        present.discard(conversation_id)
 
 
 def _all(values: Sequence[object], kind: type[_R], field: str) -> list[_R]:

@@ -10,14 +10,16 @@
           def make_store(self):
               return MyStore(...)  # a new, empty store per call
 
-  ``FullStoreContract`` checks every tier (``FullStore``);
+  ``FullStoreContract`` checks every tier of ``FullStore``;
   ``StoreContract`` checks the tiers of ``Store`` that ``TaskService``
-  needs. Optionally override ``dispose_store(self, store)`` to clean up
+  needs; ``EveryTierContract`` adds ``AssignmentStore`` to
+  ``FullStoreContract``. Optionally override ``dispose_store(self, store)`` to clean up
   after each test, and ``tenant`` / ``other_tenant`` to choose the tenant
   ids. Adapters implementing only some tiers subclass just those classes
   (``FlowStoreContract``, ``TaskStoreContract``,
-  ``ConversationStoreContract``, ``TimerStoreContract``, ...); every class
-  seeds its data through ``commit``. See ``cxflow.testing.contract``.
+  ``ConversationStoreContract``, ``TimerStoreContract``,
+  ``AssignmentStoreContract``, ...); every class seeds its data through
+  ``commit``. See ``cxflow.testing.contract``.
 - ``TestClock``: a frozen clock that moves only when told to.
 - ``RecordingSink``: an event sink that keeps ``(tenant, event)`` pairs.
 - ``sample_flow``, ``sample_task``, ``sample_task_history``,
@@ -34,9 +36,11 @@ pytest.register_assert_rewrite("cxflow.testing.contract")
 
 from cxflow.clock import TestClock  # noqa: E402
 from cxflow.testing.contract import (  # noqa: E402
+    AssignmentStoreContract,
     ChangeWriterContract,
     ConversationStoreContract,
     EventOutboxContract,
+    EveryTierContract,
     FlowStoreContract,
     FullStoreContract,
     StoreContract,
@@ -58,9 +62,11 @@ from cxflow.testing.fixtures import (  # noqa: E402
 
 __all__ = [
     "T0",
+    "AssignmentStoreContract",
     "ChangeWriterContract",
     "ConversationStoreContract",
     "EventOutboxContract",
+    "EveryTierContract",
     "FlowStoreContract",
     "FullStoreContract",
     "RecordingSink",

@@ -32,6 +32,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "UPGRADES",
     "V2_TABLES",
+    "V3_TABLES",
+    "agents",
     "conversation_tags",
     "conversations",
     "customer_tags",
@@ -40,16 +42,19 @@ __all__ = [
     "flows",
     "metadata",
     "outbox_heads",
+    "routing_heads",
+    "routings",
     "schema_info",
     "tasks",
     "timers",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this cxflow writes and reads.
 
 - 1: flows, tasks, the outbox.
 - 2: conversations, customers and timers (with tag tables).
+- 3: agents, routing records and the routing version of each tenant.
 """
 
 ID = sa.String(200)
@@ -178,13 +183,51 @@ V2_TABLES: tuple[sa.Table, ...] = (
 )
 """The tables schema version 2 added."""
 
+agents = sa.Table(
+    "cxflow_agents",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("agent_id", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+routings = sa.Table(
+    "cxflow_routings",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("conversation_id", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    comment="One routing record per open routed conversation; finished ones are deleted.",
+)
+
+routing_heads = sa.Table(
+    "cxflow_routing_heads",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    comment="Routing version per tenant (no row: 0); the fence of scheduler commits.",
+)
+
+V3_TABLES: tuple[sa.Table, ...] = (agents, routings, routing_heads)
+"""The tables schema version 3 added."""
+
 
 def _upgrade_1_to_2(conn: sa.Connection) -> None:
     """Add the conversation, customer and timer tables (and their indexes)."""
     metadata.create_all(conn, tables=list(V2_TABLES), checkfirst=True)
 
 
-UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {1: _upgrade_1_to_2}
+def _upgrade_2_to_3(conn: sa.Connection) -> None:
+    """Add the agent, routing and routing-version tables."""
+    metadata.create_all(conn, tables=list(V3_TABLES), checkfirst=True)
+
+
+UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+}
 """Upgrade steps: ``UPGRADES[n]`` migrates a database from version *n* to *n + 1*.
 
 Each step is idempotent (``create_schema`` also creates any missing table

@@ -17,16 +17,18 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, CxflowError, NotFound, StorageError, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
-from cxflow.storage.memory import check_claim_arguments
+from cxflow.storage.memory import check_claim_arguments, check_finished_routings
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.storage.sql import schema
 from cxflow.storage.sql.schema import (
+    agents,
     conversation_tags,
     conversations,
     customer_tags,
@@ -34,6 +36,8 @@ from cxflow.storage.sql.schema import (
     events,
     flows,
     outbox_heads,
+    routing_heads,
+    routings,
     tasks,
     timers,
 )
@@ -49,6 +53,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _WRITE = {"cxflow_write": True}
 """Execution option marking cxflow's write transactions (SQLite: BEGIN IMMEDIATE)."""
+
+_FINISH_BATCH = 500
+"""Conversation ids per DELETE of finished routing records."""
 
 # SQLSTATEs of a lost race on PostgreSQL: serialization failure, deadlock victim.
 _RACE_SQLSTATES = frozenset({"40001", "40P01"})
@@ -73,7 +80,8 @@ def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
 
 
 class SqlStore:
-    """Implements ``cxflow.storage.FullStore`` (every tier) on SQLite or PostgreSQL.
+    """Implements ``cxflow.storage.FullStore`` and
+    ``cxflow.storage.protocols.AssignmentStore`` (every tier) on SQLite or PostgreSQL.
 
     ``bind`` is an ``Engine`` or an open ``Connection``:
 
@@ -99,6 +107,11 @@ class SqlStore:
     the due rows with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip
     each other's rows instead of waiting); on SQLite the write transaction
     (``BEGIN IMMEDIATE``) already excludes every other writer.
+
+    The routing version of a tenant (``ChangeSet.routing_version``) is one row
+    advanced by a conditional ``UPDATE`` (version 1: an insert that does nothing
+    on conflict); a commit that changes no row lost the race and raises
+    ``ConflictError``, so two schedulers never both commit over one version.
     """
 
     def __init__(self, bind: sa.Engine | sa.Connection) -> None:
@@ -202,13 +215,26 @@ class SqlStore:
         with self._writing("drop_schema") as conn:
             schema.metadata.drop_all(conn)
 
+    def _list_all(self, table: sa.Table, kind: type[_T], what: str, tenant: str) -> list[_T]:
+        """Every record of ``tenant`` in ``table``, ordered by id (code point): one
+        SELECT."""
+        tenant = require_tenant(tenant)
+        query = (
+            sa.select(table.c.data)
+            .where(table.c.tenant == tenant)
+            .order_by(self._code_point_order(_id_column(table)))
+        )
+        with self._reading(what) as conn:
+            rows = conn.execute(query).scalars().all()
+        return [from_dict(kind, json.loads(data)) for data in rows]
+
     def _get_one(
         self, table: sa.Table, kind: type[_T], name: str, tenant: str, record_id: str
     ) -> _T:
         """The record ``record_id`` of ``tenant`` in ``table`` (keyed by tenant and
-        ``<name>_id``, JSON in ``data``); ``NotFound(name, record_id)`` when absent."""
+        one id column, JSON in ``data``); ``NotFound(name, record_id)`` when absent."""
         tenant = require_tenant(tenant)
-        key = table.c[f"{name}_id"]
+        key = _id_column(table)
         query = sa.select(table.c.data).where(table.c.tenant == tenant, key == record_id)
         with self._reading(f"get_{name}") as conn:
             data = conn.execute(query).scalar_one_or_none()
@@ -441,6 +467,27 @@ class SqlStore:
                 claimed.append(claim)
         return claimed
 
+    # -- assignment ------------------------------------------------------------------
+
+    def get_agent(self, tenant: str, agent_id: str) -> Agent:
+        return self._get_one(agents, Agent, "agent", tenant, agent_id)
+
+    def list_agents(self, tenant: str) -> list[Agent]:
+        return self._list_all(agents, Agent, "list_agents", tenant)
+
+    def get_routing(self, tenant: str, conversation_id: str) -> Routing:
+        return self._get_one(routings, Routing, "routing", tenant, conversation_id)
+
+    def list_routings(self, tenant: str) -> list[Routing]:
+        return self._list_all(routings, Routing, "list_routings", tenant)
+
+    def routing_version(self, tenant: str) -> int:
+        tenant = require_tenant(tenant)
+        query = sa.select(routing_heads.c.version).where(routing_heads.c.tenant == tenant)
+        with self._reading("routing_version") as conn:
+            version: int | None = conn.execute(query).scalar_one_or_none()
+        return version or 0
+
     # -- outbox ----------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
@@ -474,16 +521,54 @@ class SqlStore:
         conversation_rows = [_conversation_row(tenant, c) for c in changes.conversations]
         customer_rows = [_customer_row(tenant, c) for c in changes.customers]
         timer_rows = [_timer_row(tenant, t) for t in _all(changes.timers, Timer)]
+        agent_rows = [_agent_row(tenant, a) for a in _all(changes.agents, Agent)]
+        routing_rows = [_routing_row(tenant, r) for r in _all(changes.routings, Routing)]
+        finished = check_finished_routings(changes.finished_routings)
         event_rows = [_event_row(event) for event in changes.events]
         if not changes:
             return
         with self._writing("commit") as conn:
+            # The fence first: a scheduler that lost the race fails before writing more.
+            if changes.routing_version is not None:
+                self._advance_routing_version(conn, tenant, changes.routing_version)
             self._write_flows(conn, tenant, flow_rows)
             _write_records(conn, tasks, "task", tenant, task_rows)
             _write_records(conn, customers, "customer", tenant, customer_rows)
             _write_records(conn, conversations, "conversation", tenant, conversation_rows)
             _write_records(conn, timers, "timer", tenant, timer_rows)
+            _write_records(conn, agents, "agent", tenant, agent_rows)
+            _write_records(conn, routings, "routing", tenant, routing_rows)
+            _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
+
+    def _advance_routing_version(self, conn: sa.Connection, tenant: str, version: int) -> None:
+        """Set the tenant's routing version to ``version`` over the stored
+        ``version - 1``; ``ConflictError`` when no row changed (a concurrent
+        commit advanced it first)."""
+        h = routing_heads.c
+        if version == 1:
+            # RETURNING tells whether the row was inserted (rowcount may be -1 here).
+            upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            written = conn.execute(
+                upsert(routing_heads)
+                .values(tenant=tenant, version=1)
+                .on_conflict_do_nothing(index_elements=[h.tenant])
+                .returning(h.version)
+            ).scalar_one_or_none()
+        else:
+            written = conn.execute(
+                sa.update(routing_heads)
+                .where(h.tenant == tenant, h.version == version - 1)
+                .values(version=version)
+                .returning(h.version)
+            ).scalar_one_or_none()
+        if written is None:
+            stored = conn.execute(
+                sa.select(h.version).where(h.tenant == tenant)
+            ).scalar_one_or_none()
+            raise ConflictError(
+                f"routing version: cannot write v{version} over stored v{stored or 0}"
+            )
 
     @staticmethod
     def _write_flows(
@@ -571,45 +656,96 @@ _TAG_TABLES: dict[str, sa.Table] = {
 def _write_records(
     conn: sa.Connection, table: sa.Table, kind: str, tenant: str, rows: Sequence[_Row]
 ) -> None:
-    """Write versioned records: version 1 inserts (a duplicate id is a
+    """Write versioned records in order: version 1 inserts (a duplicate id is a
     ``ConflictError``), version *n* updates the stored *n - 1* only; tag rows
-    are rewritten with their record."""
-    id_column = table.c[f"{kind}_id"]
+    are rewritten with their record. Runs of version-1 records are inserted
+    with one multi-row statement."""
+    id_column = _id_column(table)
     tag_table = _TAG_TABLES.get(kind)
+    tag_id = None if tag_table is None else tag_table.c[id_column.name]
+    new_rows: list[_Row] = []
+
+    def insert_new_rows() -> None:
+        if not new_rows:
+            return
+        conn.execute(sa.insert(table), [_columns(row) for row in new_rows])
+        if tag_table is not None and tag_id is not None:
+            tag_rows = [
+                {"tenant": tenant, tag_id.name: row[id_column.name], "tag": key}
+                for row in new_rows
+                for key in row[_TAGS]
+            ]
+            if tag_rows:
+                conn.execute(sa.insert(tag_table), tag_rows)
+        new_rows.clear()
+
     for full_row in rows:
-        row = {name: value for name, value in full_row.items() if name != _TAGS}
-        record_id, version = row[id_column.name], row["version"]
-        if version == 1:
-            conn.execute(sa.insert(table).values(**row))
-        else:
-            done = conn.execute(
-                sa.update(table)
-                .where(table.c.tenant == tenant, id_column == record_id,
-                       table.c.version == version - 1)
-                .values(**row)
-            )
-            if done.rowcount != 1:
-                stored = conn.execute(
-                    sa.select(table.c.version).where(
-                        table.c.tenant == tenant, id_column == record_id
-                    )
-                ).scalar_one_or_none()
-                raise ConflictError(
-                    f"{kind} {record_id!r}: cannot write v{version} over stored v{stored or 0}"
-                )
-        if tag_table is None:
+        if full_row["version"] == 1:
+            new_rows.append(full_row)
             continue
-        tag_id = tag_table.c[id_column.name]
-        if version != 1:
-            conn.execute(
-                sa.delete(tag_table).where(tag_table.c.tenant == tenant, tag_id == record_id)
+        insert_new_rows()  # an update may follow the insert of the same id
+        row = _columns(full_row)
+        record_id, version = row[id_column.name], row["version"]
+        done = conn.execute(
+            sa.update(table)
+            .where(table.c.tenant == tenant, id_column == record_id,
+                   table.c.version == version - 1)
+            .values(**row)
+        )
+        if done.rowcount != 1:
+            stored = conn.execute(
+                sa.select(table.c.version).where(table.c.tenant == tenant, id_column == record_id)
+            ).scalar_one_or_none()
+            raise ConflictError(
+                f"{kind} {record_id!r}: cannot write v{version} over stored v{stored or 0}"
             )
+        if tag_table is None or tag_id is None:
+            continue
+        conn.execute(sa.delete(tag_table).where(tag_table.c.tenant == tenant, tag_id == record_id))
         keys: list[str] = full_row[_TAGS]
         if keys:
             conn.execute(
                 sa.insert(tag_table),
                 [{"tenant": tenant, tag_id.name: record_id, "tag": key} for key in keys],
             )
+    insert_new_rows()
+
+
+def _columns(full_row: _Row) -> _Row:
+    """The column values of ``full_row`` (without its tag keys)."""
+    return {name: value for name, value in full_row.items() if name != _TAGS}
+
+
+def _id_column(table: sa.Table) -> sa.Column[Any]:
+    """The record id column of ``table``: its primary key after the tenant."""
+    tenant, record_id = table.primary_key.columns
+    assert tenant.name == "tenant", table.name
+    return record_id
+
+
+def _finish_routings(conn: sa.Connection, tenant: str, finished: Sequence[str]) -> None:
+    """Delete the routing records of ``finished``; ``ConflictError`` when one is
+    not stored (or listed twice: the first delete removed it)."""
+    seen: set[str] = set()
+    for conversation_id in finished:
+        if conversation_id in seen:
+            raise ConflictError(f"routing {conversation_id!r}: cannot finish, none is stored")
+        seen.add(conversation_id)
+    r = routings.c
+    for start in range(0, len(finished), _FINISH_BATCH):
+        batch = finished[start : start + _FINISH_BATCH]
+        deleted = set(
+            conn.execute(
+                sa.delete(routings)
+                .where(r.tenant == tenant, r.conversation_id.in_(batch))
+                .returning(r.conversation_id)
+            ).scalars()
+        )
+        for conversation_id in batch:
+            if conversation_id not in deleted:
+                raise ConflictError(
+                    f"routing {conversation_id!r}: cannot finish, none is stored"
+                )
 
 
 def _all(values: Sequence[object], kind: type[_T]) -> list[_T]:
@@ -678,6 +814,24 @@ def _timer_row(tenant: str, timer: Timer) -> _Row:
         "deadline_us": _micros(timer.deadline),
         "lease_until_us": _micros(timer.lease_until),
         "data": _dumps(to_dict(timer)),
+    }
+
+
+def _agent_row(tenant: str, agent: Agent) -> _Row:
+    return {
+        "tenant": tenant,
+        "agent_id": agent.id,
+        "version": agent.version,
+        "data": _dumps(to_dict(agent)),
+    }
+
+
+def _routing_row(tenant: str, routing: Routing) -> _Row:
+    return {
+        "tenant": tenant,
+        "conversation_id": routing.conversation_id,
+        "version": routing.version,
+        "data": _dumps(to_dict(routing)),
     }
 
 
