@@ -504,11 +504,14 @@ class AssignmentService:
         for cid in work.new_routings:
             routed.setdefault(cid, None)
         finished = set(work.finished)
-        stored_routings = {
-            cid: work.new_routings.get(cid) or self.store.get_routing(work.tenant, cid)
-            for cid in routed
-            if cid not in finished
-        }
+        try:
+            stored_routings = {
+                cid: work.new_routings.get(cid) or self.store.get_routing(work.tenant, cid)
+                for cid in routed
+                if cid not in finished
+            }
+        except NotFound as exc:  # the scheduler knew it, the store no longer does
+            raise ConflictError(f"{exc}: finished by a concurrent commit") from exc
         events = list(work.events)
         events += [self._decision_event(work, d, stored_routings) for d in work.decisions]
         routings: list[Routing] = []
