@@ -25,6 +25,7 @@ same decisions ahead. Not thread-safe: use one per tenant per thread.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -169,7 +170,9 @@ class Scheduler:
         self._agents: dict[str, AgentState] = {}
         self._convs: dict[str, _Conv] = {}
         self._queues: dict[Need, _Queue] = {}
-        self._generation = 0
+        self._members: dict[Tag, dict[str, AgentState]] = {}
+        """Every agent (any presence, any load) by tag: finds the agents
+        eligible for a new queue without scanning them all."""
         self._turn = 0
         self.overflow_total = 0
         """Manual assignments made beyond capacity (declared overflow) so far."""
@@ -247,6 +250,7 @@ class Scheduler:
             idle = epoch_us(agent.idle_since) if agent.idle_since else 0
             state = AgentState(agent, turn=agent.turn, idle_us=idle)
             self._agents[agent.id] = state
+            self._track(state)
             if agent.presence is Presence.ONLINE:
                 self._come_online(state, at_us)
             self._turn = max(self._turn, agent.turn)
@@ -258,9 +262,11 @@ class Scheduler:
             or agent.channel_capacity != state.agent.channel_capacity
         )
         self._unindex(state)
+        if profile_changed:
+            self._untrack(state)
         state.agent = agent
         if profile_changed:
-            state.queues_generation = -1
+            self._track(state)
         decisions: list[Decision] = []
         pending: list[tuple[str, _Conv]] = []
         if agent.presence is Presence.OFFLINE and previous is not Presence.OFFLINE:
@@ -487,7 +493,9 @@ class Scheduler:
             if not isinstance(agent, Agent):
                 raise ValidationError("agents", "expected Agent records")
             idle = epoch_us(agent.idle_since) if agent.idle_since else 0
-            scheduler._agents[agent.id] = AgentState(agent, turn=agent.turn, idle_us=idle)
+            state = AgentState(agent, turn=agent.turn, idle_us=idle)
+            scheduler._agents[agent.id] = state
+            scheduler._track(state)
             scheduler._turn = max(scheduler._turn, agent.turn)
         for routing in routings:
             if not isinstance(routing, Routing):
@@ -497,11 +505,12 @@ class Scheduler:
             if routing.agent is None:
                 scheduler._push(conv, cid)
                 continue
-            state = scheduler._agents.get(routing.agent)
-            if state is None:
+            holder = scheduler._agents.get(routing.agent)
+            if holder is None:
                 raise ValidationError(
                     "routings", f"{cid!r} is held by unknown agent {routing.agent!r}"
                 )
+            state = holder
             conv.agent = state
             conv.overflow = routing.overflow
             state.load += 1
@@ -531,7 +540,7 @@ class Scheduler:
         queue = self._queues.get(need)
         if queue is None:
             queue = self._queues[need] = _Queue(need)
-            self._generation += 1
+            self._register(queue)
         conv = _Conv(self.policy.order_key(routing), queue, routing.declined)
         self._convs[routing.conversation_id] = conv
         return conv
@@ -639,10 +648,35 @@ class Scheduler:
             return False
         return agent.channel_capacity.get(need.channel, 1) != 0
 
+    def _track(self, state: AgentState) -> None:
+        """File ``state`` under its tags and list the queues it is eligible for
+        (on arrival, or after a profile change)."""
+        for tag in self._tags_of(state):
+            self._members.setdefault(tag, {})[state.id] = state
+        state.queues = [q for q in self._queues.values() if self._eligible(state, q.need)]
+
+    def _untrack(self, state: AgentState) -> None:
+        for tag in self._tags_of(state):
+            members = self._members.get(tag)
+            if members is not None:
+                members.pop(state.id, None)
+
+    def _register(self, queue: _Queue) -> None:
+        """A new queue: add it to the queue list of every agent eligible for it,
+        found through the smallest member set among the need's tags."""
+        smallest: dict[str, AgentState] | None = None
+        for tag in queue.need.tags:
+            members = self._members.get(tag)
+            if not members:
+                return  # nobody has this skill or group yet
+            if smallest is None or len(members) < len(smallest):
+                smallest = members
+        assert smallest is not None
+        for state in smallest.values():
+            if self._eligible(state, queue.need):
+                state.queues.append(queue)
+
     def _agent_queues(self, state: AgentState) -> list[_Queue]:
-        if state.queues_generation != self._generation:
-            state.queues = [q for q in self._queues.values() if self._eligible(state, q.need)]
-            state.queues_generation = self._generation
         queues: list[_Queue] = state.queues
         return queues
 
@@ -656,9 +690,9 @@ class Scheduler:
             open_queues = [q for q in queues if self._has_room(state, q.need.channel)]
             if not open_queues:
                 return None
-            best = min(open_queues, key=_top)
+            best = min(open_queues, key=_TOP)
         else:
-            best = min(queues, key=_top)
+            best = min(queues, key=_TOP)
         return None if best.top is _NO_TOP else best
 
     def _families_of(self, state: AgentState) -> list[_Family]:
@@ -770,7 +804,11 @@ class Scheduler:
         conversations (``pending``, not queued) allow, in queue order; then
         index the agents still free and queue the conversations still waiting."""
         free = [s for s in freed if s.agent.presence is Presence.ONLINE and self._has_room(s)]
-        waiting = sorted(((conv.key, cid, conv) for cid, conv in pending), key=_first_two)
+        waiting = (
+            sorted(((conv.key, cid, conv) for cid, conv in pending), key=_first_two)
+            if pending
+            else []
+        )
         decisions: list[Decision] = []
         while True:
             best: _Queue | None = None
@@ -786,7 +824,10 @@ class Scheduler:
                     continue
             elif best is not None:
                 cid, conv = self._pop_top(best)
-                winner = self._choose(conv, cid, free, search_index=False)
+                # One free agent: the queue came from its own eligible list.
+                winner = (
+                    free[0] if len(free) == 1 else self._choose(conv, cid, free, search_index=False)
+                )
                 assert winner is not None  # an agent in ``free`` can take it
             else:
                 break
@@ -882,8 +923,8 @@ class Scheduler:
         return best, best_key, spare, spare_key
 
 
-def _top(queue: _Queue) -> tuple[int, str]:
-    return queue.top
+_TOP = operator.attrgetter("top")
+"""The key of ``min`` over queues: a C-level getter, this is the hottest loop."""
 
 
 def _first_two(item: tuple[int, str, _Conv]) -> tuple[int, str]:

@@ -83,7 +83,6 @@ class AgentState:
         "index_entries",
         "load",
         "queues",
-        "queues_generation",
         "turn",
     )
 
@@ -98,7 +97,6 @@ class AgentState:
         self.free = False
         self.index_entries: list[tuple[Any, Any]] = []
         self.queues: list[Any] = []  # the scheduler's eligible queues
-        self.queues_generation = -1
 
     @property
     def ratio(self) -> float:
