@@ -28,6 +28,7 @@ import heapq
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 import attrs
@@ -48,7 +49,7 @@ from cxflow.errors import ConflictError, NotFound, ValidationError
 
 __all__ = ["Candidate", "Decision", "Explanation", "Scheduler"]
 
-_NO_TOP: tuple[int, str] = (1 << 200, "")
+_NO_TOP: tuple[Any, ...] = (1 << 200, "")
 """The top of an empty queue: larger than every key."""
 _COMPACT_MIN = 64
 
@@ -78,24 +79,43 @@ class _Queue:
 
     def __init__(self, need: Need) -> None:
         self.need = need
-        self.heap: list[tuple[int, str]] = []
-        self.top: tuple[int, str] = _NO_TOP
+        self.heap: list[_Item] = []
+        self.top: tuple[Any, ...] = _NO_TOP
         self.live = 0
 
 
-class _Conv:
-    """One routed conversation: its key and queue, who holds it, and its live
-    heap entry (``entry``; a heap item is stale unless it *is* that entry)."""
+class _Route:
+    """What conversations of one need share: the ``Need`` (skills in their
+    order, the first being primary) and the queue of its skill *set*."""
 
-    __slots__ = ("agent", "declined", "entry", "key", "overflow", "queue")
+    __slots__ = ("need", "queue")
 
-    def __init__(self, key: int, queue: _Queue, declined: tuple[str, ...]) -> None:
-        self.key = key
+    def __init__(self, need: Need, queue: _Queue) -> None:
+        self.need = need
         self.queue = queue
+
+
+class _Conv:
+    """One routed conversation: its key, route, who holds it, and its live
+    heap entry (``entry``; a heap item is stale unless it *is* that entry).
+    Kept small: there is one per waiting conversation."""
+
+    __slots__ = ("agent", "declined", "entry", "key", "route")
+
+    def __init__(self, key: int, route: _Route, declined: tuple[str, ...]) -> None:
+        self.key = key
+        self.route = route
         self.agent: AgentState | None = None
         self.declined = declined
-        self.overflow = False
-        self.entry: tuple[int, str] | None = None
+        self.entry: _Item | None = None
+
+    def __lt__(self, other: _Conv) -> bool:
+        # Heap items tie on (key, id) only for a re-routed id; any order will do.
+        return id(self) < id(other)
+
+
+_Item = tuple[int, str, _Conv]
+"""A heap item: (queue key, conversation id, conversation)."""
 
 
 class _Family:
@@ -169,7 +189,12 @@ class Scheduler:
         }
         self._agents: dict[str, AgentState] = {}
         self._convs: dict[str, _Conv] = {}
-        self._queues: dict[Need, _Queue] = {}
+        self._routes: dict[tuple[str, str | None, tuple[str, ...]], _Route] = {}
+        self._overflowing: set[str] = set()
+        """Conversations held beyond capacity by a person's choice."""
+        self._queues: dict[tuple[str, str | None, frozenset[str]], _Queue] = {}
+        """One queue per channel, group and *set* of skills: conversations that
+        differ only in which skill is primary wait in the same queue."""
         self._members: dict[Tag, dict[str, AgentState]] = {}
         """Every agent (any presence, any load) by tag: finds the agents
         eligible for a new queue without scanning them all."""
@@ -230,7 +255,8 @@ class Scheduler:
 
     def overflow(self, conversation_id: str) -> bool:
         """True when ``conversation_id`` is held beyond capacity by a person's choice."""
-        return self._conv(conversation_id).overflow
+        self._conv(conversation_id)
+        return conversation_id in self._overflowing
 
     # -- agents -------------------------------------------------------------------
 
@@ -312,8 +338,10 @@ class Scheduler:
         self._release(agent, conversation_id, conv)
         if agent.agent.presence is not Presence.ONLINE:
             return []
-        self._unindex(agent)
-        return self._settle([agent], [], at_us)
+        if agent.free or agent.agent.channel_capacity:
+            self._unindex(agent)
+            return self._settle([agent], [], at_us)
+        return self._drain(agent, at_us)
 
     def requeue(
         self, conversation_id: str, *, at: datetime, reason: str = "unassigned"
@@ -329,6 +357,7 @@ class Scheduler:
         """``agent_id`` did not answer in time: the conversation goes back to the
         queue, offered to others first. Does nothing (returns ``[]``) when the
         conversation is no longer held by ``agent_id``."""
+        ensure_aware(at, "at")
         conv = self._conv(conversation_id)
         if conv.agent is None or conv.agent.id != agent_id:
             return []
@@ -357,10 +386,10 @@ class Scheduler:
             raise ValidationError("overflow", "expected true or false")
         if conv.agent is target:
             raise ValidationError("agent_id", f"{agent_id!r} already holds {conversation_id!r}")
-        reasons = self._ruled_out(target, conv.queue.need, ignore_capacity=True)
+        reasons = self._ruled_out(target, conv.route.need, ignore_capacity=True)
         if reasons:
             raise ValidationError("agent_id", f"{agent_id!r} cannot take it: {'; '.join(reasons)}")
-        full = self._capacity_reasons(target, conv.queue.need.channel)
+        full = self._capacity_reasons(target, conv.route.need.channel)
         if full and not overflow:
             raise ValidationError(
                 "agent_id", f"{agent_id!r} is {full[0]}; pass overflow=True to exceed it"
@@ -376,8 +405,8 @@ class Scheduler:
                 self._unindex(previous)
                 freed.append(previous)
         self._take(target, conversation_id, conv, at_us)
-        conv.overflow = bool(full)
         if full:
+            self._overflowing.add(conversation_id)
             self.overflow_total += 1
         decision = Decision(
             conversation_id,
@@ -394,7 +423,7 @@ class Scheduler:
         """Which agents are eligible for ``conversation_id``, which are ruled out
         and why, and who ranks first (see ``Explanation``). O(agents + queue)."""
         conv = self._conv(conversation_id)
-        need = conv.queue.need
+        need = conv.route.need
         family = self._family(need)
         holder = conv.agent
         if holder is not None:  # rank as the decision saw it: without this conversation
@@ -429,8 +458,11 @@ class Scheduler:
         )
         ruled_out = sorted((c for c in candidates if not c.eligible), key=lambda c: c.agent_id)
         winner = eligible[0].agent_id if eligible else None
+        place = (conv.key, conversation_id)
         ahead = sum(
-            1 for other in self._convs.values() if other.agent is None and other.key < conv.key
+            1
+            for other_id, other in self._convs.items()
+            if other.agent is None and (other.key, other_id) < place
         )
         name = family.strategy.name
         if holder is not None:
@@ -486,12 +518,15 @@ class Scheduler:
         Assigned routings are placed on their agents (whatever the capacity:
         they were placed by earlier decisions); waiting ones are queued. No new
         decision is taken: the stored state already had none left to take.
-        Raises ``ValidationError`` when a routing names an unknown agent.
+        Raises ``ValidationError`` when a routing names an unknown agent, or
+        when an agent or a conversation appears twice.
         """
         scheduler = cls(strategy=strategy, group_strategies=group_strategies, policy=policy)
         for agent in agents:
             if not isinstance(agent, Agent):
                 raise ValidationError("agents", "expected Agent records")
+            if agent.id in scheduler._agents:
+                raise ValidationError("agents", f"agent {agent.id!r} appears twice")
             idle = epoch_us(agent.idle_since) if agent.idle_since else 0
             state = AgentState(agent, turn=agent.turn, idle_us=idle)
             scheduler._agents[agent.id] = state
@@ -500,8 +535,10 @@ class Scheduler:
         for routing in routings:
             if not isinstance(routing, Routing):
                 raise ValidationError("routings", "expected Routing records")
-            conv = scheduler._new_conv(routing)
             cid = routing.conversation_id
+            if cid in scheduler._convs:
+                raise ValidationError("routings", f"conversation {cid!r} appears twice")
+            conv = scheduler._new_conv(routing)
             if routing.agent is None:
                 scheduler._push(conv, cid)
                 continue
@@ -512,9 +549,10 @@ class Scheduler:
                 )
             state = holder
             conv.agent = state
-            conv.overflow = routing.overflow
+            if routing.overflow:
+                scheduler._overflowing.add(cid)
             state.load += 1
-            channel = conv.queue.need.channel
+            channel = conv.route.need.channel
             state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
             state.held.add(cid)
         for state in scheduler._agents.values():
@@ -536,18 +574,24 @@ class Scheduler:
         return self._default
 
     def _new_conv(self, routing: Routing) -> _Conv:
-        need = Need(routing.channel, routing.group, routing.skills)
-        queue = self._queues.get(need)
-        if queue is None:
-            queue = self._queues[need] = _Queue(need)
-            self._register(queue)
-        conv = _Conv(self.policy.order_key(routing), queue, routing.declined)
+        need_key = (routing.channel, routing.group, routing.skills)
+        route = self._routes.get(need_key)
+        if route is None:
+            queue_key = (routing.channel, routing.group, frozenset(routing.skills))
+            queue = self._queues.get(queue_key)
+            if queue is None:
+                queue = self._queues[queue_key] = _Queue(
+                    Need(routing.channel, routing.group, tuple(sorted(routing.skills)))
+                )
+                self._register(queue)
+            route = self._routes[need_key] = _Route(Need(*need_key), queue)
+        conv = _Conv(self.policy.order_key(routing), route, routing.declined)
         self._convs[routing.conversation_id] = conv
         return conv
 
     def _push(self, conv: _Conv, cid: str) -> None:
-        queue = conv.queue
-        item = conv.entry = (conv.key, cid)
+        queue = conv.route.queue
+        item = conv.entry = (conv.key, cid, conv)
         heapq.heappush(queue.heap, item)
         queue.live += 1
         if item < queue.top:
@@ -556,7 +600,7 @@ class Scheduler:
     def _drop_waiting(self, conv: _Conv) -> None:
         """``conv`` leaves the queue other than by being popped: its heap entry
         goes stale (removed now if it is the top; compacted away later)."""
-        queue = conv.queue
+        queue = conv.route.queue
         item = conv.entry
         conv.entry = None
         queue.live -= 1
@@ -568,30 +612,22 @@ class Scheduler:
 
     def _clean_top(self, queue: _Queue) -> None:
         heap = queue.heap
-        convs = self._convs
         while heap:
             item = heap[0]
-            conv = convs.get(item[1])
-            if conv is not None and conv.entry is item:
+            if item[2].entry is item:
                 queue.top = item
                 return
             heapq.heappop(heap)
         queue.top = _NO_TOP
 
     def _compact(self, queue: _Queue) -> None:
-        convs = self._convs
-        kept = []
-        for item in queue.heap:
-            conv = convs.get(item[1])
-            if conv is not None and conv.entry is item:
-                kept.append(item)
+        kept = [item for item in queue.heap if item[2].entry is item]
         heapq.heapify(kept)
         queue.heap = kept
         queue.top = kept[0] if kept else _NO_TOP
 
     def _pop_top(self, queue: _Queue) -> tuple[str, _Conv]:
-        cid = heapq.heappop(queue.heap)[1]
-        conv = self._convs[cid]
+        _, cid, conv = heapq.heappop(queue.heap)
         conv.entry = None
         queue.live -= 1
         self._clean_top(queue)
@@ -751,10 +787,11 @@ class Scheduler:
 
     def _release(self, state: AgentState, cid: str, conv: _Conv) -> None:
         state.load -= 1
-        state.channel_load[conv.queue.need.channel] -= 1
+        state.channel_load[conv.route.need.channel] -= 1
         state.held.discard(cid)
         conv.agent = None
-        conv.overflow = False
+        if self._overflowing:
+            self._overflowing.discard(cid)
 
     def _release_all(
         self, state: AgentState, at_us: int
@@ -789,13 +826,46 @@ class Scheduler:
     def _take(self, state: AgentState, cid: str, conv: _Conv, at_us: int) -> None:
         conv.agent = state
         state.load += 1
-        channel = conv.queue.need.channel
+        channel = conv.route.need.channel
         state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
         state.held.add(cid)
         self._turn += 1
         state.turn = self._turn
         if at_us > state.idle_us:
             state.idle_us = at_us
+
+    def _drain(self, state: AgentState, at_us: int) -> list[Decision]:
+        """``_settle([state], [], at_us)`` for the commonest case, inlined: one
+        online agent that was full (so not indexed), without channel caps,
+        takes the best waiting conversations it can until full again."""
+        decisions: list[Decision] = []
+        queues = state.queues
+        capacity = state.agent.capacity
+        heappop = heapq.heappop
+        while state.load < capacity and queues:
+            best: _Queue = min(queues, key=_TOP)
+            top = best.top
+            if top is _NO_TOP:
+                break
+            heap = best.heap
+            heappop(heap)
+            cid = top[1]
+            conv = top[2]
+            conv.entry = None
+            best.live -= 1
+            while heap:  # _clean_top, inlined
+                item = heap[0]
+                if item[2].entry is item:
+                    best.top = item
+                    break
+                heappop(heap)
+            else:
+                best.top = _NO_TOP
+            self._take(state, cid, conv, at_us)
+            decisions.append(_decision((cid, state.id, "auto", None, False)))
+        if state.load < capacity:
+            self._index(state)
+        return decisions
 
     def _settle(
         self, freed: Iterable[AgentState], pending: list[tuple[str, _Conv]], at_us: int
@@ -848,7 +918,7 @@ class Scheduler:
     ) -> AgentState | None:
         """The best agent for ``conv`` among ``free`` (and, for a conversation
         that was not waiting, the indexed free agents): non-declined first."""
-        need = conv.queue.need
+        need = conv.route.need
         family = self._family(need)
         declined = conv.declined
         best: AgentState | None = None
@@ -922,6 +992,10 @@ class Scheduler:
                 best, best_key = state, key
         return best, best_key, spare, spare_key
 
+
+_decision = partial(tuple.__new__, Decision)
+"""``Decision(...)`` from a full 5-tuple without the Python-level ``__new__``
+of a named tuple (the hot path builds one per decision)."""
 
 _TOP = operator.attrgetter("top")
 """The key of ``min`` over queues: a C-level getter, this is the hottest loop."""
