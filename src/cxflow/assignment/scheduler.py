@@ -426,9 +426,14 @@ class Scheduler:
         need = conv.route.need
         family = self._family(need)
         holder = conv.agent
+        restore = None
         if holder is not None:  # rank as the decision saw it: without this conversation
             holder.load -= 1
             holder.channel_load[need.channel] -= 1
+            last = holder.last_taken
+            if last is not None and last[0] == conversation_id:  # and before its turn
+                restore = (holder.turn, holder.idle_us)
+                holder.turn, holder.idle_us = last[1], last[2]
         try:
             candidates: list[Candidate] = []
             for state in self._agents.values():
@@ -452,6 +457,8 @@ class Scheduler:
             if holder is not None:
                 holder.load += 1
                 holder.channel_load[need.channel] += 1
+                if restore is not None:
+                    holder.turn, holder.idle_us = restore
         eligible = sorted(
             (c for c in candidates if c.eligible),
             key=lambda c: (c.declined, c.rank, c.agent_id),
@@ -824,6 +831,7 @@ class Scheduler:
         return [Decision(cid, None, reason, state.id), *self._settle(freed, [(cid, conv)], at_us)]
 
     def _take(self, state: AgentState, cid: str, conv: _Conv, at_us: int) -> None:
+        state.last_taken = (cid, state.turn, state.idle_us)
         conv.agent = state
         state.load += 1
         channel = conv.route.need.channel

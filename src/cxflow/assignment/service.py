@@ -18,7 +18,7 @@ decisions as the one that wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -103,6 +103,12 @@ def _no_answer_after(_inst: Any, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
+def _to_dict(value: Mapping[str, Strategy]) -> dict[str, Strategy]:
+    """Converter: a mapping becomes a plain dict (anything else is left for the
+    validator to refuse)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 @attrs.frozen(kw_only=True)
 class AssignmentSettings:
     """A tenant's routing: the default ``strategy``, strategies of single
@@ -118,7 +124,7 @@ class AssignmentSettings:
 
     strategy: Strategy = attrs.field(factory=LeastLoad, validator=_strategy)
     group_strategies: dict[str, Strategy] = attrs.field(
-        factory=dict, converter=dict, validator=_group_strategies
+        factory=dict, converter=_to_dict, validator=_group_strategies
     )
     policy: QueuePolicy = attrs.field(factory=QueuePolicy, validator=v.instance_of(QueuePolicy))
     no_answer_after: timedelta | None = attrs.field(default=None, validator=_no_answer_after)
@@ -170,8 +176,16 @@ class AssignmentService:
     decisions, and the no-answer timers (see the module docstring).
 
     ``settings`` is one ``AssignmentSettings`` for every tenant, or a callable
-    ``tenant -> AssignmentSettings`` read on every call (a changed value
-    rebuilds that tenant's scheduler from the store).
+    ``tenant -> AssignmentSettings`` read on every call. Settings that differ
+    from the last call's (by ``==``) rebuild that tenant's scheduler from the
+    store, so a callable should return the same value each time: strategies
+    that are values (attrs or dataclasses, like the built-in ones) compare
+    equal; instances of plain classes compare by identity.
+
+    A service keeps one scheduler per tenant in memory and is not
+    thread-safe: use one service per thread (or a lock), like a database
+    session. Any number of services, in any number of processes, may share
+    one store.
 
     Each call returns the scheduler's decisions, in order; the same changes
     reach the outbox and the sink as events: ``agent.changed``,
@@ -253,9 +267,13 @@ class AssignmentService:
                 raise ConflictError(
                     f"agent {agent.id!r} is at v{current}; expected v{expected_version}"
                 )
-            work.events.append(_agent_changed(agent, stored, work.at, work.by))
+            if stored is None:  # the scheduler keeps these; a new agent starts without
+                new = attrs.evolve(agent, turn=0, idle_since=None, version=1)
+            else:
+                new = attrs.evolve(agent, turn=stored.turn, idle_since=stored.idle_since)
+            work.events.append(_agent_changed(new, stored, work.at, work.by))
             work.agents.add(agent.id)
-            work.decisions += work.scheduler.put_agent(agent, at=work.at)
+            work.decisions += work.scheduler.put_agent(new, at=work.at)
 
         return self._run(tenant, op, by=by)
 

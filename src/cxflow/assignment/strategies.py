@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from cxflow.assignment.model import Agent
+from cxflow.clock import from_epoch_us
 
 __all__ = [
     "ANY",
@@ -81,6 +82,7 @@ class AgentState:
         "id",
         "idle_us",
         "index_entries",
+        "last_taken",
         "load",
         "queues",
         "turn",
@@ -88,6 +90,9 @@ class AgentState:
 
     def __init__(self, agent: Agent, *, turn: int, idle_us: int) -> None:
         self.agent = agent
+        self.last_taken: tuple[str, int, int] | None = None
+        """(conversation id, turn before, idle before) of the last assignment,
+        so ``explain`` can rank that decision as it was taken."""
         self.id: str = agent.id
         self.load = 0
         self.channel_load: dict[str, int] = {}
@@ -196,7 +201,7 @@ class LeastLoad:
         return None
 
     def describe(self, rank: tuple[Any, ...]) -> str:
-        return f"load ratio {rank[0]:.3g}, idle since {rank[1]} us"
+        return f"load ratio {rank[0]:.3g}, idle since {_instant(rank[1])}"
 
 
 @attrs.frozen
@@ -233,5 +238,13 @@ class SkillBased:
 
     def describe(self, rank: tuple[Any, ...]) -> str:
         if self.spread:
-            return f"load ratio {rank[0]:.3g}, proficiency {-rank[1]}, idle since {rank[2]} us"
-        return f"proficiency {-rank[0]}, load ratio {rank[1]:.3g}, idle since {rank[2]} us"
+            return (
+                f"load ratio {rank[0]:.3g}, proficiency {-rank[1]}, "
+                f"idle since {_instant(rank[2])}"
+            )
+        return f"proficiency {-rank[0]}, load ratio {rank[1]:.3g}, idle since {_instant(rank[2])}"
+
+
+def _instant(us: int) -> str:
+    """An idle-since instant for people: ISO 8601 UTC, or "never" for 0."""
+    return from_epoch_us(us).isoformat(timespec="seconds") if us else "never"
