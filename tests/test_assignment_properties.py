@@ -46,6 +46,7 @@ from cxflow.assignment import (
     SkillBased,
     Strategy,
 )
+from cxflow.assignment.scheduler import queue_key
 from cxflow.clock import epoch_us
 from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.priority import Priority
@@ -258,7 +259,7 @@ class Reference:
             raise ConflictError("duplicate")
         need = Need(routing.channel, routing.group, routing.skills)
         self.convs[routing.conversation_id] = RefConv(
-            routing, self.policy.order_key(routing), need, declined=routing.declined
+            routing, queue_key(self.policy, routing), need, declined=routing.declined
         )
         return self.settle(epoch_us(at))
 
@@ -537,7 +538,7 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     def arrive_routing(self, routing: Routing) -> None:
         cid = routing.conversation_id
-        self.keys[cid] = self.policy.order_key(routing)
+        self.keys[cid] = queue_key(self.policy, routing)
         self.needs[cid] = Need(routing.channel, routing.group, routing.skills)
         self.alive.add(cid)
         self.both(

@@ -28,6 +28,7 @@ from cxflow.assignment import (
     SkillBased,
     Strategy,
 )
+from cxflow.assignment.scheduler import queue_key
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.priority import Priority
 
@@ -274,13 +275,20 @@ def test_aging_lets_a_long_waiting_lower_tier_go_first() -> None:
     assert scheduler.waiting() == ["ent-early", "smb", "ent-late"]
 
 
-def test_equal_keys_are_served_in_conversation_id_order() -> None:
-    scheduler = Scheduler()
-    for cid in ("c3", "c1", "c2"):
-        scheduler.arrive(conversation(cid), at=at(0))
-    assert scheduler.waiting() == ["c1", "c2", "c3"]
-    decisions = scheduler.put_agent(agent("a", capacity=3), at=at(1))
-    assert [d.conversation_id for d in decisions] == ["c1", "c2", "c3"]
+def test_equal_order_keys_are_served_in_queue_key_order_in_every_process() -> None:
+    policy = QueuePolicy()
+    ids = ("c3", "c1", "c2", "c5", "c4")
+    expected = sorted(ids, key=lambda cid: queue_key(policy, conversation(cid)))
+    for order in (ids, tuple(reversed(ids))):  # arrival order does not matter
+        scheduler = Scheduler(policy=policy)
+        for cid in order:
+            scheduler.arrive(conversation(cid), at=at(0))
+        assert scheduler.waiting() == expected
+        decisions = scheduler.put_agent(agent("a", capacity=5), at=at(1))
+        assert [d.conversation_id for d in decisions] == expected
+    # the tie-break is a stable hash (BLAKE2b, 8 bytes), not Python's per-process hash()
+    key = queue_key(policy, conversation("c1"))
+    assert divmod(key, 2**64) == (policy.order_key(conversation("c1")), 0x43F000A36F6D744E)
 
 
 def test_a_free_agent_takes_the_first_conversation_it_can_not_the_first_overall() -> None:
@@ -793,10 +801,12 @@ def test_explain_marks_declined_agents_and_ranks_them_last() -> None:
 def test_explain_counts_the_conversations_ahead_in_queue_order() -> None:
     scheduler = Scheduler()
     arrive(scheduler, "c2", "c3")
-    scheduler.arrive(conversation("c1", 0), at=at(5))  # same key as c2, smaller id
+    scheduler.arrive(conversation("c1", 0), at=at(5))  # same order key as c2
     arrive(scheduler, "vip", plan="enterprise", when=10)
-    assert scheduler.waiting() == ["vip", "c1", "c2", "c3"]
-    assert [scheduler.explain(cid).ahead for cid in scheduler.waiting()] == [0, 1, 2, 3]
+    order = scheduler.waiting()
+    assert order[0] == "vip"
+    assert set(order[1:3]) == {"c1", "c2"}  # the tie goes by queue_key
+    assert [scheduler.explain(cid).ahead for cid in order] == [0, 1, 2, 3]
     assert "no agents" in scheduler.explain("c1").summary
 
 

@@ -18,7 +18,7 @@ from cxflow.assignment.model import (
     QueuePolicy,
     Routing,
 )
-from cxflow.assignment.scheduler import Candidate, Decision, Explanation, Scheduler
+from cxflow.assignment.scheduler import Candidate, Decision, Explanation, Scheduler, queue_key
 from cxflow.assignment.service import (
     NO_ANSWER_TIMER_KIND,
     AssignmentBackend,
@@ -63,4 +63,5 @@ __all__ = [
     "Strategy",
     "Tag",
     "no_answer_timer_id",
+    "queue_key",
 ]

@@ -29,6 +29,7 @@ import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
+from hashlib import blake2b
 from typing import Any, NamedTuple
 
 import attrs
@@ -47,11 +48,31 @@ from cxflow.assignment.strategies import (
 from cxflow.clock import ensure_aware, epoch_us, from_epoch_us
 from cxflow.errors import ConflictError, NotFound, ValidationError
 
-__all__ = ["Candidate", "Decision", "Explanation", "Scheduler"]
+__all__ = ["Candidate", "Decision", "Explanation", "Scheduler", "queue_key"]
 
-_NO_TOP: tuple[Any, ...] = (1 << 200, "")
+_NO_TOP = 1 << 300
+"""The top key of an empty queue: larger than every queue key."""
 """The top of an empty queue: larger than every key."""
 _COMPACT_MIN = 64
+
+
+def queue_key(policy: QueuePolicy, routing: Routing) -> int:
+    """The scheduler's queue order: ``policy.order_key(routing)``, then a
+    stable 64-bit hash of the conversation id (the same in every process),
+    then the id itself. Waiting conversations are served in ascending
+    ``(queue_key, conversation_id)``.
+
+    Conversations tie on the order key only when they arrived in the same
+    microsecond at the same level; the hash orders them so that every key in
+    the queue is a plain, distinct integer, which the scheduler compares
+    fastest. (Two tied conversations whose hashes also collide, a 1 in 2**64
+    event, may be served in either order.)
+    """
+    digest = blake2b(routing.conversation_id.encode("utf-8", "surrogatepass"), digest_size=8)
+    return policy.order_key(routing) * _TIE_SPAN + int.from_bytes(digest.digest(), "big")
+
+
+_TIE_SPAN = 1 << 64
 
 
 class Decision(NamedTuple):
@@ -72,16 +93,23 @@ class Decision(NamedTuple):
 
 
 class _Queue:
-    """The waiting conversations of one ``Need``: a binary heap of
-    ``(key, conversation id)`` with lazy deletion and an always-valid ``top``."""
+    """The waiting conversations of one skill set.
 
-    __slots__ = ("heap", "live", "need", "top")
+    ``heap`` is a binary heap of queue keys (plain, distinct integers: see
+    ``queue_key``), ``entries`` maps each waiting conversation's key to it,
+    and ``top_key`` is always the smallest key in ``entries`` (what the
+    drain's ``min`` compares). A conversation that leaves other than by being
+    popped leaves ``entries`` at once; its key stays in the heap until it
+    surfaces or the heap is compacted (lazy deletion).
+    """
+
+    __slots__ = ("entries", "heap", "need", "top_key")
 
     def __init__(self, need: Need) -> None:
         self.need = need
-        self.heap: list[_Item] = []
-        self.top: tuple[Any, ...] = _NO_TOP
-        self.live = 0
+        self.heap: list[int] = []
+        self.entries: dict[int, _Conv] = {}
+        self.top_key: int = _NO_TOP
 
 
 class _Route:
@@ -96,26 +124,17 @@ class _Route:
 
 
 class _Conv:
-    """One routed conversation: its key, route, who holds it, and its live
-    heap entry (``entry``; a heap item is stale unless it *is* that entry).
+    """One routed conversation: its id, queue key and route, and who holds it.
     Kept small: there is one per waiting conversation."""
 
-    __slots__ = ("agent", "declined", "entry", "key", "route")
+    __slots__ = ("agent", "cid", "declined", "key", "route")
 
-    def __init__(self, key: int, route: _Route, declined: tuple[str, ...]) -> None:
+    def __init__(self, cid: str, key: int, route: _Route, declined: tuple[str, ...]) -> None:
+        self.cid = cid
         self.key = key
         self.route = route
         self.agent: AgentState | None = None
         self.declined = declined
-        self.entry: _Item | None = None
-
-    def __lt__(self, other: _Conv) -> bool:
-        # Heap items tie on (key, id) only for a re-routed id; any order will do.
-        return id(self) < id(other)
-
-
-_Item = tuple[int, str, _Conv]
-"""A heap item: (queue key, conversation id, conversation)."""
 
 
 class _Family:
@@ -207,7 +226,7 @@ class Scheduler:
     @property
     def waiting_count(self) -> int:
         """Conversations in the queue."""
-        return sum(queue.live for queue in self._queues.values())
+        return sum(len(queue.entries) for queue in self._queues.values())
 
     def agent_state(self, agent_id: str) -> AgentState:
         """The live state of ``agent_id``; ``NotFound`` (kind ``"agent"``)."""
@@ -329,13 +348,21 @@ class Scheduler:
         """The conversation closed: it leaves routing; its agent's slot frees and
         the queue drains into it. ``NotFound`` (kind ``"routing"``)."""
         at_us = epoch_us(ensure_aware(at, "at"))
-        conv = self._conv(conversation_id)
-        del self._convs[conversation_id]
+        try:
+            conv = self._convs.pop(conversation_id)
+        except (KeyError, TypeError):
+            raise NotFound("routing", str(conversation_id)) from None
         agent = conv.agent
         if agent is None:
             self._drop_waiting(conv)
             return []
-        self._release(agent, conversation_id, conv)
+        # _release, inlined: this is the hot path of a saturated queue
+        agent.load -= 1
+        agent.channel_load[conv.route.need.channel] -= 1
+        agent.held.discard(conversation_id)
+        conv.agent = None
+        if self._overflowing:
+            self._overflowing.discard(conversation_id)
         if agent.agent.presence is not Presence.ONLINE:
             return []
         if agent.free or agent.agent.channel_capacity:
@@ -584,61 +611,60 @@ class Scheduler:
         need_key = (routing.channel, routing.group, routing.skills)
         route = self._routes.get(need_key)
         if route is None:
-            queue_key = (routing.channel, routing.group, frozenset(routing.skills))
-            queue = self._queues.get(queue_key)
+            skill_set = (routing.channel, routing.group, frozenset(routing.skills))
+            queue = self._queues.get(skill_set)
             if queue is None:
-                queue = self._queues[queue_key] = _Queue(
+                queue = self._queues[skill_set] = _Queue(
                     Need(routing.channel, routing.group, tuple(sorted(routing.skills)))
                 )
                 self._register(queue)
             route = self._routes[need_key] = _Route(Need(*need_key), queue)
-        conv = _Conv(self.policy.order_key(routing), route, routing.declined)
+        cid = routing.conversation_id
+        conv = _Conv(cid, queue_key(self.policy, routing), route, routing.declined)
         self._convs[routing.conversation_id] = conv
         return conv
 
     def _push(self, conv: _Conv, cid: str) -> None:
         queue = conv.route.queue
-        item = conv.entry = (conv.key, cid, conv)
-        heapq.heappush(queue.heap, item)
-        queue.live += 1
-        if item < queue.top:
-            queue.top = item
+        key = conv.key
+        queue.entries[key] = conv
+        heapq.heappush(queue.heap, key)
+        if key < queue.top_key:
+            queue.top_key = key
 
     def _drop_waiting(self, conv: _Conv) -> None:
-        """``conv`` leaves the queue other than by being popped: its heap entry
-        goes stale (removed now if it is the top; compacted away later)."""
+        """``conv`` leaves the queue other than by being popped: its key goes
+        stale in the heap (removed now if it is the top; compacted away later)."""
         queue = conv.route.queue
-        item = conv.entry
-        conv.entry = None
-        queue.live -= 1
-        if queue.top is item:
+        del queue.entries[conv.key]
+        if queue.top_key == conv.key:
             heapq.heappop(queue.heap)
             self._clean_top(queue)
-        elif len(queue.heap) > _COMPACT_MIN and len(queue.heap) > 2 * queue.live:
+        elif len(queue.heap) > _COMPACT_MIN and len(queue.heap) > 2 * len(queue.entries):
             self._compact(queue)
 
     def _clean_top(self, queue: _Queue) -> None:
         heap = queue.heap
+        entries = queue.entries
         while heap:
-            item = heap[0]
-            if item[2].entry is item:
-                queue.top = item
+            key = heap[0]
+            if key in entries:
+                queue.top_key = key
                 return
             heapq.heappop(heap)
-        queue.top = _NO_TOP
+        queue.top_key = _NO_TOP
 
     def _compact(self, queue: _Queue) -> None:
-        kept = [item for item in queue.heap if item[2].entry is item]
+        kept = list(queue.entries)
         heapq.heapify(kept)
         queue.heap = kept
-        queue.top = kept[0] if kept else _NO_TOP
+        queue.top_key = kept[0] if kept else _NO_TOP
 
     def _pop_top(self, queue: _Queue) -> tuple[str, _Conv]:
-        _, cid, conv = heapq.heappop(queue.heap)
-        conv.entry = None
-        queue.live -= 1
+        key = heapq.heappop(queue.heap)
+        conv = queue.entries.pop(key)
         self._clean_top(queue)
-        return cid, conv
+        return conv.cid, conv
 
     def _has_room(self, state: AgentState, channel: str | None = None) -> bool:
         agent = state.agent
@@ -736,7 +762,7 @@ class Scheduler:
             best = min(open_queues, key=_TOP)
         else:
             best = min(queues, key=_TOP)
-        return None if best.top is _NO_TOP else best
+        return None if best.top_key == _NO_TOP else best
 
     def _families_of(self, state: AgentState) -> list[_Family]:
         families = [self._default]
@@ -852,24 +878,31 @@ class Scheduler:
         heappop = heapq.heappop
         while state.load < capacity and queues:
             best: _Queue = min(queues, key=_TOP)
-            top = best.top
-            if top is _NO_TOP:
+            if best.top_key == _NO_TOP:
                 break
             heap = best.heap
-            heappop(heap)
-            cid = top[1]
-            conv = top[2]
-            conv.entry = None
-            best.live -= 1
+            entries = best.entries
+            conv = entries.pop(heappop(heap))
+            cid = conv.cid
             while heap:  # _clean_top, inlined
-                item = heap[0]
-                if item[2].entry is item:
-                    best.top = item
+                key = heap[0]
+                if key in entries:
+                    best.top_key = key
                     break
                 heappop(heap)
             else:
-                best.top = _NO_TOP
-            self._take(state, cid, conv, at_us)
+                best.top_key = _NO_TOP
+            # _take, inlined
+            state.last_taken = (cid, state.turn, state.idle_us)
+            conv.agent = state
+            state.load += 1
+            channel = conv.route.need.channel
+            state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
+            state.held.add(cid)
+            self._turn += 1
+            state.turn = self._turn
+            if at_us > state.idle_us:
+                state.idle_us = at_us
             decisions.append(_decision((cid, state.id, "auto", None, False)))
         if state.load < capacity:
             self._index(state)
@@ -892,9 +925,9 @@ class Scheduler:
             best: _Queue | None = None
             for state in free:
                 queue = self._best_queue(state)
-                if queue is not None and (best is None or queue.top < best.top):
+                if queue is not None and (best is None or queue.top_key < best.top_key):
                     best = queue
-            if waiting and (best is None or waiting[0][:2] < best.top):
+            if waiting and (best is None or waiting[0][0] < best.top_key):
                 _, cid, conv = waiting.pop(0)
                 winner = self._choose(conv, cid, free, search_index=True)
                 if winner is None:
@@ -1005,7 +1038,7 @@ _decision = partial(tuple.__new__, Decision)
 """``Decision(...)`` from a full 5-tuple without the Python-level ``__new__``
 of a named tuple (the hot path builds one per decision)."""
 
-_TOP = operator.attrgetter("top")
+_TOP = operator.attrgetter("top_key")
 """The key of ``min`` over queues: a C-level getter, this is the hottest loop."""
 
 
