@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from functools import partial
 from hashlib import blake2b
@@ -731,18 +732,24 @@ class Scheduler:
                 members.pop(state.id, None)
 
     def _register(self, queue: _Queue) -> None:
-        """A new queue: add it to the queue list of every agent eligible for it,
-        found through the smallest member set among the need's tags."""
-        smallest: dict[str, AgentState] | None = None
+        """A new queue: add it to the queue list of every agent eligible for it:
+        the agents in every member set of the need's tags (intersected in C),
+        except those who take no conversations of its channel."""
+        member_sets = []
         for tag in queue.need.tags:
             members = self._members.get(tag)
             if not members:
                 return  # nobody has this skill or group yet
-            if smallest is None or len(members) < len(smallest):
-                smallest = members
-        assert smallest is not None
-        for state in smallest.values():
-            if self._eligible(state, queue.need):
+            member_sets.append(members)
+        member_sets.sort(key=len)
+        ids: AbstractSet[str] = member_sets[0].keys()
+        for members in member_sets[1:]:
+            ids = ids & members.keys()
+        agents = self._agents
+        channel = queue.need.channel
+        for agent_id in ids:
+            state = agents[agent_id]
+            if state.agent.channel_capacity.get(channel, 1) != 0:
                 state.queues.append(queue)
 
     def _agent_queues(self, state: AgentState) -> list[_Queue]:
