@@ -7,7 +7,7 @@ is reported the same way whether it came from Python code or from JSON.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -136,6 +136,30 @@ def optional_to_utc(value: datetime | None) -> datetime | None:
     return None if value is None else to_utc(value)
 
 
+def check_int(value: object, field: str, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an ``int`` (not ``bool``) from ``low`` to
+    ``high`` inclusive (``None``: no upper bound), else raise
+    ``ValidationError`` naming ``field``."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValidationError(field, f"expected an integer {bounds}, got {value!r}")
+    return value
+
+
+def int_between(low: int, high: int | None = None) -> Any:
+    """Validator: ``check_int`` with these bounds, naming the attribute."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_int(value, attribute.name, low, high)
+
+    return check
+
+
 def positive_int(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """An ``int`` (not ``bool``) of at least 1."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -184,6 +208,12 @@ def to_tuple(value: Iterable[Any]) -> Any:
     if isinstance(value, Iterable) and not isinstance(value, str | bytes | dict):
         return tuple(value)
     return value
+
+
+def to_dict(value: Any) -> Any:
+    """Converter: a mapping becomes a plain ``dict`` copy (so callers may pass any
+    mapping, and never share it); anything else is left for the validator."""
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def optional_tuple(value: Iterable[Any] | None) -> Any:

@@ -10,7 +10,6 @@ scheduler rebuilt from the store makes the same decisions.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,17 +48,6 @@ class Presence(enum.Enum):
     OFFLINE = "offline"
 
 
-def _capacity(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CAPACITY:
-        raise ValidationError(
-            attribute.name, f"expected an integer from 0 to {MAX_CAPACITY}, got {value!r}"
-        )
-
-
-def _to_dict(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
-
-
 def _channel_capacity(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError(
@@ -67,15 +55,7 @@ def _channel_capacity(_inst: Any, attribute: attrs.Attribute[Any], value: object
         )
     for channel, capacity in value.items():
         v.check_name(channel, f"{attribute.name} key")
-        if (
-            not isinstance(capacity, int)
-            or isinstance(capacity, bool)
-            or not 0 <= capacity <= MAX_CAPACITY
-        ):
-            raise ValidationError(
-                f"{attribute.name}[{channel}]",
-                f"expected an integer from 0 to {MAX_CAPACITY}, got {capacity!r}",
-            )
+        v.check_int(capacity, f"{attribute.name}[{channel}]", 0, MAX_CAPACITY)
 
 
 def _skills(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -86,15 +66,7 @@ def _skills(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         )
     for skill, level in value.items():
         v.check_name(skill, f"{attribute.name} key")
-        if (
-            not isinstance(level, int)
-            or isinstance(level, bool)
-            or not 1 <= level <= MAX_PROFICIENCY
-        ):
-            raise ValidationError(
-                f"{attribute.name}[{skill}]",
-                f"proficiency must be an integer from 1 to {MAX_PROFICIENCY}, got {level!r}",
-            )
+        v.check_int(level, f"{attribute.name}[{skill}]", 1, MAX_PROFICIENCY)
 
 
 def _unique_names(value: Any) -> Any:
@@ -103,11 +75,6 @@ def _unique_names(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(dict.fromkeys(value))
     return value
-
-
-def _non_negative_int(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationError(attribute.name, f"expected an integer >= 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -129,16 +96,16 @@ class Agent:
     presence: Presence = attrs.field(
         default=Presence.OFFLINE, validator=v.instance_of(Presence)
     )
-    capacity: int = attrs.field(default=1, validator=_capacity)
+    capacity: int = attrs.field(default=1, validator=v.int_between(0, MAX_CAPACITY))
     channel_capacity: dict[str, int] = attrs.field(
-        factory=dict, converter=_to_dict, validator=_channel_capacity
+        factory=dict, converter=v.to_dict, validator=_channel_capacity
     )
-    skills: dict[str, int] = attrs.field(factory=dict, converter=_to_dict, validator=_skills)
+    skills: dict[str, int] = attrs.field(factory=dict, converter=v.to_dict, validator=_skills)
     groups: tuple[str, ...] = attrs.field(default=(), converter=_unique_names, validator=v.names)
     idle_since: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    turn: int = attrs.field(default=0, validator=_non_negative_int)
+    turn: int = attrs.field(default=0, validator=v.int_between(0))
     version: int = attrs.field(default=1, validator=v.positive_int)
 
     def capacity_for(self, channel: str) -> int:
@@ -204,26 +171,17 @@ def _plan_levels(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> 
         raise ValidationError(attribute.name, "expected a mapping of plan to level")
     for plan, level in value.items():
         v.check_name(plan, f"{attribute.name} key")
-        _level(_inst, attribute, level)
+        v.check_int(level, attribute.name, -_LEVEL_LIMIT, _LEVEL_LIMIT)
 
 
-def _level(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or not -_LEVEL_LIMIT <= value <= _LEVEL_LIMIT
-    ):
-        raise ValidationError(
-            attribute.name,
-            f"expected an integer from {-_LEVEL_LIMIT} to {_LEVEL_LIMIT}, got {value!r}",
-        )
+_level = v.int_between(-_LEVEL_LIMIT, _LEVEL_LIMIT)
 
 
 def _priority_shifts(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, dict) or set(value) != set(Priority):
         raise ValidationError(attribute.name, "expected a shift for each of high, normal and low")
     for shift in value.values():
-        _level(_inst, attribute, shift)
+        v.check_int(shift, attribute.name, -_LEVEL_LIMIT, _LEVEL_LIMIT)
 
 
 def _aging(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -257,13 +215,13 @@ class QueuePolicy:
     """
 
     plan_levels: dict[str, int] = attrs.field(
-        factory=lambda: dict(_DEFAULT_PLAN_LEVELS), converter=_to_dict, validator=_plan_levels
+        factory=lambda: dict(_DEFAULT_PLAN_LEVELS), converter=v.to_dict, validator=_plan_levels
     )
     unknown_plan_level: int = attrs.field(default=3, validator=_level)
     vip_shift: int = attrs.field(default=-1, validator=_level)
     priority_shifts: dict[Priority, int] = attrs.field(
         factory=lambda: dict(_DEFAULT_PRIORITY_SHIFTS),
-        converter=_to_dict,
+        converter=v.to_dict,
         validator=_priority_shifts,
     )
     aging: timedelta | None = attrs.field(default=timedelta(minutes=10), validator=_aging)

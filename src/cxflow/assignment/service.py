@@ -18,7 +18,7 @@ decisions as the one that wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -103,12 +103,6 @@ def _no_answer_after(_inst: Any, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
-def _to_dict(value: Mapping[str, Strategy]) -> dict[str, Strategy]:
-    """Converter: a mapping becomes a plain dict (anything else is left for the
-    validator to refuse)."""
-    return dict(value) if isinstance(value, Mapping) else value
-
-
 @attrs.frozen(kw_only=True)
 class AssignmentSettings:
     """A tenant's routing: the default ``strategy``, strategies of single
@@ -124,7 +118,7 @@ class AssignmentSettings:
 
     strategy: Strategy = attrs.field(factory=LeastLoad, validator=_strategy)
     group_strategies: dict[str, Strategy] = attrs.field(
-        factory=dict, converter=_to_dict, validator=_group_strategies
+        factory=dict, converter=v.to_dict, validator=_group_strategies
     )
     policy: QueuePolicy = attrs.field(factory=QueuePolicy, validator=v.instance_of(QueuePolicy))
     no_answer_after: timedelta | None = attrs.field(default=None, validator=_no_answer_after)
