@@ -357,13 +357,7 @@ class Scheduler:
         if agent is None:
             self._drop_waiting(conv)
             return []
-        # _release, inlined: this is the hot path of a saturated queue
-        agent.load -= 1
-        agent.channel_load[conv.route.need.channel] -= 1
-        agent.held.discard(conversation_id)
-        conv.agent = None
-        if self._overflowing:
-            self._overflowing.discard(conversation_id)
+        self._release(agent, conversation_id, conv)
         if agent.agent.presence is not Presence.ONLINE:
             return []
         if agent.free or agent.agent.channel_capacity:
@@ -582,14 +576,9 @@ class Scheduler:
                 raise ValidationError(
                     "routings", f"{cid!r} is held by unknown agent {routing.agent!r}"
                 )
-            state = holder
-            conv.agent = state
+            scheduler._place(holder, cid, conv)
             if routing.overflow:
                 scheduler._overflowing.add(cid)
-            state.load += 1
-            channel = conv.route.need.channel
-            state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
-            state.held.add(cid)
         for state in scheduler._agents.values():
             if state.agent.presence is Presence.ONLINE and scheduler._has_room(state):
                 scheduler._index(state)
@@ -752,13 +741,9 @@ class Scheduler:
             if state.agent.channel_capacity.get(channel, 1) != 0:
                 state.queues.append(queue)
 
-    def _agent_queues(self, state: AgentState) -> list[_Queue]:
-        queues: list[_Queue] = state.queues
-        return queues
-
     def _best_queue(self, state: AgentState) -> _Queue | None:
         """The queue whose top this free agent should take next, or ``None``."""
-        queues = self._agent_queues(state)
+        queues: list[_Queue] = state.queues
         if not queues:
             return None
         agent = state.agent
@@ -863,53 +848,37 @@ class Scheduler:
             freed.append(state)
         return [Decision(cid, None, reason, state.id), *self._settle(freed, [(cid, conv)], at_us)]
 
-    def _take(self, state: AgentState, cid: str, conv: _Conv, at_us: int) -> None:
-        state.last_taken = (cid, state.turn, state.idle_us)
+    def _place(self, state: AgentState, cid: str, conv: _Conv) -> None:
+        """``state`` holds ``conv``: the load bookkeeping, undone by ``_release``."""
         conv.agent = state
         state.load += 1
         channel = conv.route.need.channel
         state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
         state.held.add(cid)
+
+    def _take(self, state: AgentState, cid: str, conv: _Conv, at_us: int) -> None:
+        """An assignment: ``_place`` plus the next round-robin turn and idle instant."""
+        state.last_taken = (cid, state.turn, state.idle_us)
+        self._place(state, cid, conv)
         self._turn += 1
         state.turn = self._turn
         if at_us > state.idle_us:
             state.idle_us = at_us
 
     def _drain(self, state: AgentState, at_us: int) -> list[Decision]:
-        """``_settle([state], [], at_us)`` for the commonest case, inlined: one
-        online agent that was full (so not indexed), without channel caps,
-        takes the best waiting conversations it can until full again."""
+        """``_settle([state], [], at_us)`` for the commonest case, without its
+        generality: one online agent that was full (so not indexed), without
+        channel caps, takes the best waiting conversations it can until full
+        again. This is the whole decision of a saturated queue."""
         decisions: list[Decision] = []
         queues = state.queues
         capacity = state.agent.capacity
-        heappop = heapq.heappop
         while state.load < capacity and queues:
             best: _Queue = min(queues, key=_TOP)
             if best.top_key == _NO_TOP:
                 break
-            heap = best.heap
-            entries = best.entries
-            conv = entries.pop(heappop(heap))
-            cid = conv.cid
-            while heap:  # _clean_top, inlined
-                key = heap[0]
-                if key in entries:
-                    best.top_key = key
-                    break
-                heappop(heap)
-            else:
-                best.top_key = _NO_TOP
-            # _take, inlined
-            state.last_taken = (cid, state.turn, state.idle_us)
-            conv.agent = state
-            state.load += 1
-            channel = conv.route.need.channel
-            state.channel_load[channel] = state.channel_load.get(channel, 0) + 1
-            state.held.add(cid)
-            self._turn += 1
-            state.turn = self._turn
-            if at_us > state.idle_us:
-                state.idle_us = at_us
+            cid, conv = self._pop_top(best)
+            self._take(state, cid, conv, at_us)
             decisions.append(_decision((cid, state.id, "auto", None, False)))
         if state.load < capacity:
             self._index(state)
