@@ -198,6 +198,11 @@ class AssignmentService:
         if not isinstance(store, AssignmentBackend):
             raise ValidationError("store", "expected a store with the AssignmentStore tier")
         self.store = store
+        # Protocol isinstance checks are slow: decide once which tiers the store has.
+        self._timer_store: TimerStore | None = store if isinstance(store, TimerStore) else None
+        self._conversation_store: ConversationStore | None = (
+            store if isinstance(store, ConversationStore) else None
+        )
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.sink = sink
         self._settings = settings
@@ -210,7 +215,7 @@ class AssignmentService:
         found = self._settings(tenant) if callable(self._settings) else self._settings
         if not isinstance(found, AssignmentSettings):
             raise ValidationError("settings", "expected AssignmentSettings")
-        if found.no_answer_after is not None and not isinstance(self.store, TimerStore):
+        if found.no_answer_after is not None and self._timer_store is None:
             raise ValidationError(
                 "settings", "no_answer_after needs a store with the TimerStore tier"
             )
@@ -471,12 +476,8 @@ class AssignmentService:
             try:
                 op(work)
                 changes = self._changes(work, state.version + 1, answered, skip_timer)
-                if changes.routings or changes.agents or changes.finished_routings:
+                if changes:
                     self.store.commit(tenant, changes)
-                else:
-                    changes = attrs.evolve(changes, routing_version=None)
-                    if changes:
-                        self.store.commit(tenant, changes)
             except ConflictError:
                 self._tenants.pop(tenant, None)
                 if self.store.routing_version(tenant) != state.version:
@@ -497,7 +498,8 @@ class AssignmentService:
     def _changes(
         self, work: _Work, version: int, answered: str | None, skip_timer: str | None
     ) -> ChangeSet:
-        """The records, events and timers that make the store match the scheduler."""
+        """The records, events and timers that make the store match the scheduler;
+        ``version`` is the routing version they are written at."""
         scheduler = work.scheduler
         agents = set(work.agents)
         routed: dict[str, None] = {}
@@ -558,10 +560,13 @@ class AssignmentService:
             for cid in finished:
                 timers += self._plan_no_answer(work.tenant, cid, None, skip_timer)
         conversations: list[Conversation] = []
-        if work.settings.sync_conversations and isinstance(self.store, ConversationStore):
+        conversation_store = self._conversation_store
+        if work.settings.sync_conversations and conversation_store is not None:
             for record in routings:
                 try:
-                    conversation = self.store.get_conversation(work.tenant, record.conversation_id)
+                    conversation = conversation_store.get_conversation(
+                        work.tenant, record.conversation_id
+                    )
                 except NotFound:
                     continue
                 updated, assigned = conversation_commands.assign(
@@ -586,7 +591,8 @@ class AssignmentService:
             finished_routings=tuple(work.finished),
             timers=tuple(timers),
             events=tuple(events),
-            routing_version=version,
+            # The fence moves only when assignment state does.
+            routing_version=version if agent_records or routings or work.finished else None,
         )
 
     def _plan_no_answer(
@@ -595,9 +601,9 @@ class AssignmentService:
         timer_id = no_answer_timer_id(conversation_id)
         if timer_id == skip_timer:
             return []
-        assert isinstance(self.store, TimerStore)
+        assert self._timer_store is not None  # settings() refuses no_answer_after without it
         try:
-            current: Timer | None = self.store.get_timer(tenant, timer_id)
+            current: Timer | None = self._timer_store.get_timer(tenant, timer_id)
         except NotFound:
             current = None
         change = plan_timer(
