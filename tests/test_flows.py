@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import attrs
 import pytest
 
 from cxflow.errors import MoveRefused, ValidationError
@@ -82,6 +83,53 @@ def test_duplicate_keys_ignoring_case_are_refused_naming_the_index() -> None:
     with pytest.raises(ValidationError) as info:
         make_flow(status("new", NS), status("done", OK), status("NEW", IP))
     assert info.value.field == "statuses[2].key"
+
+
+def test_duplicate_labels_are_refused_naming_the_index() -> None:
+    with pytest.raises(ValidationError, match="label") as info:
+        make_flow(
+            Status(key="new", label="Open", kind=NS),
+            Status(key="done", label="Done", kind=OK),
+            Status(key="reopened", label="Open", kind=IP),
+        )
+    assert info.value.field == "statuses[2].label"
+
+
+@pytest.mark.parametrize("twin", ["done", "DONE", " Done ", "Done\t"])
+def test_labels_differing_only_in_case_or_spacing_are_duplicates(twin: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        make_flow(
+            Status(key="new", label="Done", kind=NS),
+            Status(key="closed", label=twin, kind=OK),
+        )
+    assert info.value.field == "statuses[1].label"
+
+
+def test_a_disabled_status_cannot_share_a_label_either() -> None:
+    with pytest.raises(ValidationError) as info:
+        make_flow(
+            Status(key="new", label="New", kind=NS),
+            Status(key="old_done", label="Done", kind=OK, enabled=False),
+            Status(key="done", label="Done", kind=OK),
+        )
+    assert info.value.field == "statuses[2].label"
+
+
+def test_revise_refuses_a_duplicate_label() -> None:
+    flow = basic_flow()
+    renamed = [attrs.evolve(s, label="Done") if s.key == "failed" else s for s in flow.statuses]
+    with pytest.raises(ValidationError) as info:
+        flow.revise(statuses=renamed)
+    assert info.value.field == "statuses[4].label"
+
+
+def test_labels_with_inner_words_differing_are_distinct() -> None:
+    flow = make_flow(
+        Status(key="new", label="Waiting on customer", kind=NS),
+        Status(key="wait", label="Waiting on courier", kind=WAIT),
+        Status(key="done", label="Done", kind=OK),
+    )
+    assert [s.label for s in flow.statuses][:2] == ["Waiting on customer", "Waiting on courier"]
 
 
 def test_flow_with_no_enabled_status_is_refused() -> None:

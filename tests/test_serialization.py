@@ -68,16 +68,24 @@ def flows(draw: st.DrawFn) -> Flow:
     status_keys = draw(
         st.lists(keys, min_size=1, max_size=MAX_STATUSES, unique_by=str.casefold)
     )
+    labels = draw(
+        st.lists(
+            non_empty_texts,
+            min_size=len(status_keys),
+            max_size=len(status_keys),
+            unique_by=lambda label: " ".join(label.split()).casefold(),
+        )
+    )
     statuses = [
         Status(
             key=key,
-            label=draw(non_empty_texts),
+            label=label,
             kind=draw(st.sampled_from(StatusKind)),
             enabled=draw(st.booleans()),
             todos=draw(st.lists(todo_templates, max_size=2)),
             materials=draw(st.lists(materials, max_size=2)),
         )
-        for key in status_keys
+        for key, label in zip(status_keys, labels, strict=True)
     ]
     # One enabled completed status, so most draws are valid flows.
     done = draw(st.integers(0, len(statuses) - 1))

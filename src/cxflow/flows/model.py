@@ -4,7 +4,8 @@ A ``Flow`` is an immutable, validated definition at one version. An
 invalid flow cannot be constructed: every rule below raises
 ``cxflow.ValidationError`` naming the field and the reason.
 
-- 1 to 8 statuses; keys unique ignoring case; at least one enabled status;
+- 1 to 8 statuses; keys unique ignoring case; labels unique ignoring case
+  and spacing; at least one enabled status;
 - a completed status (success or failure) enabled and reachable from the
   initial status, so every task can finish;
 - restricted moves (``transitions``) name known statuses only.
@@ -81,6 +82,9 @@ class Status:
     key: str = attrs.field(validator=v.key)
     """Stable identifier, unique in its flow ignoring case."""
     label: str = attrs.field(validator=v.non_empty_text)
+    """The board column's title, unique in its flow ignoring case and spacing
+    (``"Done"``, ``"done"`` and ``" Done "`` are one label), disabled statuses
+    included: they can be switched back on, and tasks in them still show it."""
     kind: StatusKind = attrs.field(validator=v.instance_of(StatusKind))
     enabled: bool = attrs.field(default=True, validator=v.boolean)
     todos: tuple[TodoTemplate, ...] = attrs.field(
@@ -178,6 +182,16 @@ def _check_flow(flow: Flow) -> None:
                 "keys are compared ignoring case)",
             )
         seen[folded] = index
+    labels: dict[str, int] = {}
+    for index, status in enumerate(flow.statuses):
+        folded = " ".join(status.label.split()).casefold()
+        if folded in labels:
+            raise ValidationError(
+                f"statuses[{index}].label",
+                f"duplicate status label {status.label!r} (same as statuses[{labels[folded]}], "
+                "labels are compared ignoring case and spacing)",
+            )
+        labels[folded] = index
     enabled = {s.key for s in flow.statuses if s.enabled}
     if not enabled:
         raise ValidationError("statuses", "at least one status must be enabled")
