@@ -176,7 +176,7 @@ def _apply(task: Task, op: tuple[Any, ...], at: datetime) -> Task:
         elif name == "delete":
             task, _ = c.delete_task(task, by=by, at=at)
         elif name == "restore":
-            task, _ = c.restore_task(task, by=by, at=at)
+            task, _ = c.restore_task(task, TASK_FLOW, by=by, at=at)
         elif name == "overdue":
             task, _ = c.raise_overdue(task, at=at)
     except (MoveRefused, NotFound, ValidationError):

@@ -561,9 +561,9 @@ def test_deleted_task_can_be_restored_after_an_edit(
     service.move_task(TENANT, task.id, "waiting", by="bob")
     service.delete_task(TENANT, task.id, by="bob")
     service.edit_flow(TENANT, without(flow, "waiting"), by="admin")
-    restored = service.restore_task(TENANT, task.id, by="bob")
-    assert (restored.deleted, restored.status, restored.flow_version) == (False, "waiting", 1)
-    assert isinstance(outbox(store)[-1], TaskRestored)
+    restored = service.restore_task(TENANT, task.id, by="bob", status="doing")
+    assert (restored.deleted, restored.status, restored.flow_version) == (False, "doing", 2)
+    assert isinstance(outbox(store)[-2], TaskRestored)
 
 
 def test_edit_at_a_stale_version_is_a_conflict(service: TaskService, flow: Flow) -> None:
@@ -848,3 +848,70 @@ def test_experiment_refuses_a_task_type_override(
     with pytest.raises(ValidationError):
         service.create_task_in_experiment(TENANT, experiment, title="x", by="a",
                                           task_type="other")
+
+
+# -- restore onto the latest flow version ---------------------------------------
+
+
+def _deleted_in(service: TaskService, status: str) -> Task:
+    task = service.create_task(TENANT, flow_id="f", title="Refund", by="alice")
+    service.move_task(TENANT, task.id, status, by="bob")
+    return service.delete_task(TENANT, task.id, by="bob")
+
+
+def test_restore_after_an_edit_keeps_an_enabled_status_on_the_latest_version(
+    service: TaskService, store: MemoryStore, flow: Flow
+) -> None:
+    task = _deleted_in(service, "waiting")
+    service.edit_flow(TENANT, flow.revise(name="v2"), by="admin")
+    restored = service.restore_task(TENANT, task.id, by="carol")
+    assert (restored.deleted, restored.status, restored.flow_version) == (False, "waiting", 2)
+    assert [t.id for t in service.board(TENANT, "f").column("waiting").tasks] == [task.id]
+    assert outbox(store)[-1] == TaskRestored(
+        task_id=task.id, flow_id="f", flow_version=2, at=T0, by="carol"
+    )
+
+
+def test_restore_onto_a_status_disabled_since_is_refused_and_writes_nothing(
+    service: TaskService, store: MemoryStore, flow: Flow
+) -> None:
+    task = _deleted_in(service, "waiting")
+    service.edit_flow(TENANT, disabling(flow, "waiting"), by="admin")
+    written = outbox_size(store)
+    with pytest.raises(ValidationError) as info:
+        service.restore_task(TENANT, task.id, by="carol")
+    assert info.value.field == "status"
+    assert service.get_task(TENANT, task.id) == task
+    assert outbox_size(store) == written
+
+
+def test_restore_into_a_named_status_puts_the_task_back_on_the_board(
+    service: TaskService, store: MemoryStore, flow: Flow
+) -> None:
+    task = _deleted_in(service, "waiting")
+    service.edit_flow(TENANT, disabling(flow, "waiting"), by="admin")
+    restored = service.restore_task(TENANT, task.id, by="carol", status="doing")
+    assert (restored.deleted, restored.status, restored.flow_version) == (False, "doing", 2)
+    assert restored.version == task.version + 1
+    assert [t.id for t in service.board(TENANT, "f").column("doing").tasks] == [task.id]
+    assert [type(e) for e in outbox(store)[-2:]] == [TaskRestored, TaskMoved]
+
+
+def test_restore_into_a_disabled_status_is_refused(
+    service: TaskService, flow: Flow
+) -> None:
+    task = _deleted_in(service, "waiting")
+    service.edit_flow(TENANT, disabling(flow, "waiting"), by="admin")
+    with pytest.raises(ValidationError) as info:
+        service.restore_task(TENANT, task.id, by="carol", status="waiting")
+    assert info.value.field == "status"
+    assert service.get_task(TENANT, task.id) == task
+
+
+def test_restore_of_a_live_task_is_a_no_op_whatever_the_status(
+    service: TaskService, store: MemoryStore, flow: Flow
+) -> None:
+    task = service.create_task(TENANT, flow_id="f", title="Refund", by="alice")
+    written = outbox_size(store)
+    assert service.restore_task(TENANT, task.id, by="carol", status="done") == task
+    assert outbox_size(store) == written

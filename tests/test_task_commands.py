@@ -9,6 +9,7 @@ import copy
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 
 from cxflow.errors import MoveRefused, NotFound, ValidationError
@@ -771,22 +772,135 @@ def test_delete_twice_returns_the_same_task_and_no_events() -> None:
 
 def test_restore_clears_the_deletion() -> None:
     task, _ = c.delete_task(new_task(), by="bob", at=T1)
-    task, events = c.restore_task(task, by="carol", at=T2)
+    task, events = c.restore_task(task, FLOW, by="carol", at=T2)
     assert (task.deleted, task.deleted_at, task.deleted_by) == (False, None, None)
     assert [type(e) for e in events] == [TaskRestored]
 
 
 def test_restore_of_a_live_task_returns_the_same_task_and_no_events() -> None:
     task = new_task()
-    result, events = c.restore_task(task, by="carol", at=T1)
+    result, events = c.restore_task(task, FLOW, by="carol", at=T1)
     assert result is task
     assert events == []
 
 
+def test_restore_of_a_live_task_ignores_the_status_asked_for() -> None:
+    task = new_task()
+    result, events = c.restore_task(task, FLOW, by="carol", at=T1, status="waiting")
+    assert (result, events) == (task, [])
+
+
 def test_restored_task_can_move_again() -> None:
     task, _ = c.delete_task(new_task(), by="bob", at=T1)
-    task, _ = c.restore_task(task, by="bob", at=T2)
+    task, _ = c.restore_task(task, FLOW, by="bob", at=T2)
     assert moved(task, "waiting", at=T3).status == "waiting"
+
+
+def _switched_off(flow: Flow, key: str) -> Flow:
+    return flow.revise(
+        statuses=[attrs.evolve(s, enabled=False) if s.key == key else s for s in flow.statuses]
+    )
+
+
+def _deleted_in(status: str) -> Task:
+    task, _ = c.delete_task(new_task(status=status), by="bob", at=T1)
+    return task
+
+
+def test_restore_carries_the_task_onto_the_latest_version() -> None:
+    v2 = FLOW.revise(name="Flow v2")
+    task, events = c.restore_task(_deleted_in("waiting"), v2, by="carol", at=T2)
+    assert (task.deleted, task.status, task.flow_version) == (False, "waiting", 2)
+    assert isinstance(events[0], TaskRestored)
+    assert events[0].flow_version == 2
+
+
+def test_restore_into_a_status_disabled_since_is_refused() -> None:
+    task = _deleted_in("waiting")
+    with pytest.raises(ValidationError, match="disabled") as info:
+        c.restore_task(task, _switched_off(FLOW, "waiting"), by="carol", at=T2)
+    assert info.value.field == "status"
+
+
+def test_restore_into_a_status_removed_since_is_refused() -> None:
+    task = _deleted_in("waiting")
+    v2 = FLOW.revise(statuses=[s for s in FLOW.statuses if s.key != "waiting"])
+    with pytest.raises(ValidationError, match="removed") as info:
+        c.restore_task(task, v2, by="carol", at=T2)
+    assert info.value.field == "status"
+
+
+def test_restore_naming_the_disabled_status_itself_is_refused() -> None:
+    task = _deleted_in("waiting")
+    with pytest.raises(ValidationError) as info:
+        c.restore_task(task, _switched_off(FLOW, "waiting"), by="carol", at=T2, status="waiting")
+    assert info.value.field == "status"
+
+
+def test_restore_into_a_named_status_when_its_own_is_gone() -> None:
+    task = _deleted_in("waiting")
+    v2 = _switched_off(FLOW, "waiting")
+    result, events = c.restore_task(task, v2, by="carol", at=T2, status="doing")
+    entry = result.history[-1]
+    assert (result.deleted, result.status, result.flow_version) == (False, "doing", 2)
+    assert result.version == task.version + 1
+    assert (entry.source, entry.target, entry.by, entry.flow_version) == (
+        "waiting", "doing", "carol", 2,
+    )
+    assert entry.reason is not None
+    assert "restored" in entry.reason
+    assert [type(e) for e in events] == [TaskRestored, TaskMoved, TodoAdded]
+    assert [t.text for t in result.todos if t.status == "doing"] == ["Check the order"]
+
+
+def test_restore_into_a_named_status_ignores_restrictions_when_its_own_is_gone() -> None:
+    task = _deleted_in("waiting")
+    v2 = _switched_off(FLOW, "waiting").revise(
+        transitions=[Transition(source="new", target="done")]
+    )
+    result, _ = c.restore_task(task, v2, by="carol", at=T2, status="failed")
+    assert (result.status, result.completed_at) == ("failed", T2)
+
+
+def test_restore_into_another_status_follows_the_move_rules_while_its_own_is_enabled() -> None:
+    task = _deleted_in("new")
+    v2 = FLOW.revise(
+        transitions=[Transition(source="new", target="doing"),
+                     Transition(source="doing", target="done")]
+    )
+    with pytest.raises(MoveRefused):
+        c.restore_task(task, v2, by="carol", at=T2, status="done")
+    result, events = c.restore_task(task, v2, by="carol", at=T2, status="doing")
+    assert (result.deleted, result.status) == (False, "doing")
+    assert [type(e) for e in events][:2] == [TaskRestored, TaskMoved]
+
+
+def test_restore_naming_its_own_status_just_restores() -> None:
+    task = _deleted_in("waiting")
+    result, events = c.restore_task(task, FLOW, by="carol", at=T2, status="waiting")
+    assert (result.status, result.history) == ("waiting", task.history)
+    assert [type(e) for e in events] == [TaskRestored]
+
+
+def test_restore_into_a_disabled_status_is_refused() -> None:
+    task = _deleted_in("new")
+    with pytest.raises(ValidationError) as info:
+        c.restore_task(task, FLOW, by="carol", at=T2, status="off")
+    assert info.value.field == "status"
+
+
+def test_restore_into_an_unknown_status_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        c.restore_task(_deleted_in("new"), FLOW, by="carol", at=T2, status="nowhere")
+    assert info.value.field == "status"
+
+
+def test_restore_onto_an_older_version_or_another_flow_is_refused() -> None:
+    task, _ = c.delete_task(new_task(make_flow(version=2)), by="bob", at=T1)
+    for flow in (make_flow(version=1), make_flow(id="other", version=3)):
+        with pytest.raises(ValidationError) as info:
+            c.restore_task(task, flow, by="carol", at=T2)
+        assert info.value.field == "flow"
 
 
 # -- raise_overdue -------------------------------------------------------------

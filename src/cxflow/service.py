@@ -589,13 +589,30 @@ class TaskService:
         )
 
     def restore_task(
-        self, tenant: str, task_id: str, *, by: str, expected_version: int | None = None
+        self,
+        tenant: str,
+        task_id: str,
+        *,
+        by: str,
+        status: str | None = None,
+        expected_version: int | None = None,
     ) -> Task:
-        """Restore a soft-deleted task (no-op if live)."""
-        return self._change(
-            tenant, task_id, expected_version,
-            lambda task, now: commands.restore_task(task, by=by, at=now),
-        )
+        """Restore a soft-deleted task onto the latest version of its flow
+        (no-op if live).
+
+        It keeps its status if that is still enabled; if the flow was edited
+        since and the status is disabled or removed, nothing is written and
+        ``ValidationError`` (field ``status``) asks for ``status``, an enabled
+        status to restore it into. See ``commands.restore_task``.
+        """
+
+        def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:
+            if task.deleted_at is None:
+                return task, []
+            latest = self.store.get_flow(tenant, task.flow_id)
+            return commands.restore_task(task, latest, by=by, at=now, status=status)
+
+        return self._change(tenant, task_id, expected_version, run)
 
     def raise_overdue(self, tenant: str) -> list[Task]:
         """Raise the overdue marker (and event) on every live task past its due

@@ -447,14 +447,58 @@ def delete_task(task: Task, *, by: str, at: datetime) -> Result:
     return updated, [TaskDeleted(**_base(task, at, by))]
 
 
-def restore_task(task: Task, *, by: str, at: datetime) -> Result:
-    """Undo a soft delete; no-op if not deleted."""
+def restore_task(
+    task: Task, flow: Flow, *, by: str, at: datetime, status: str | None = None
+) -> Result:
+    """Undo a soft delete, carrying the task onto ``flow``: the latest version
+    of its flow, which the caller reads (the task's own version or a newer
+    one; ``ValidationError`` field ``flow`` otherwise). No-op if not deleted,
+    whatever ``status`` says.
+
+    Without ``status`` the task keeps its status, which must still be enabled
+    in ``flow``; if it was disabled or removed since, ``ValidationError``
+    (field ``status``) asks for one. With ``status`` (an enabled status of
+    ``flow``) the task is restored into it, recorded in history with its
+    to-dos added: past the move restrictions when its own status is gone
+    (like a flow edit's relocation), but only as a move ``flow`` allows
+    (``MoveRefused`` otherwise) while its own status is still enabled.
+
+    Events: ``TaskRestored`` (on ``flow``'s version), then the move's
+    ``TaskMoved`` and ``TodoAdded`` when the status changes.
+    """
     at = ensure_aware(at, "at")
     by = actor(by)
     if task.deleted_at is None:
         return task, []
-    updated = _evolve(task, at, deleted_at=None, deleted_by=None)
-    return updated, [TaskRestored(**_base(task, at, by))]
+    if flow.id != task.flow_id or flow.version < task.flow_version:
+        raise ValidationError(
+            "flow",
+            f"task {task.id!r} runs on flow {task.flow_id!r} v{task.flow_version}; "
+            f"restore it onto that flow's latest version, got {flow.id!r} v{flow.version}",
+        )
+    keeps = flow.has_status(task.status) and flow.status(task.status).enabled
+    if status is None or status == task.status:
+        if not keeps:
+            gone = "disabled" if flow.has_status(task.status) else "removed"
+            raise ValidationError(
+                "status",
+                f"status {task.status!r} of task {task.id!r} is {gone} in {flow.id!r} "
+                f"v{flow.version}; name an enabled status to restore it into",
+            )
+        restored = _evolve(task, at, deleted_at=None, deleted_by=None, flow_version=flow.version)
+        return restored, [TaskRestored(**_base(restored, at, by))]
+    if not flow.status(status).enabled:
+        raise ValidationError("status", f"status {status!r} is disabled in v{flow.version}")
+    compiled = compile_flow(flow)
+    if keeps:
+        compiled.check_move(task.status, status, task.open_required_todos if task.todos else 0)
+        reason = "restored"
+    else:
+        reason = f"restored onto flow {flow.id} v{flow.version}"
+    restored, events = _enter(task, compiled, status, by=by, at=at, reason=reason)
+    # _enter made a new snapshot at the next version: undelete that same one.
+    restored.__dict__.update(deleted_at=None, deleted_by=None)
+    return restored, [TaskRestored(**_base(restored, at, by)), *events]
 
 
 def raise_overdue(task: Task, *, at: datetime, by: str = "cxflow") -> Result:
