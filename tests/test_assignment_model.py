@@ -3,12 +3,16 @@ and aging, and the serialization round trip."""
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from cxflow.assignment import MAX_CAPACITY, Agent, Presence, QueuePolicy, Routing
+from cxflow.assignment import model as assignment_model
 from cxflow.errors import ValidationError
 from cxflow.priority import Priority
 from cxflow.serialization import from_dict, to_dict
@@ -402,3 +406,29 @@ def test_bad_data_is_refused_naming_the_path(kind: type[Any], data: Any, field: 
     with pytest.raises(ValidationError) as excinfo:
         from_dict(kind, data)
     assert field_of(excinfo) == field
+
+
+# -- constructor types ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "field", "hint"), [
+    (Agent, "skills", Mapping[str, int]),
+    (Agent, "channel_capacity", Mapping[str, int]),
+    (Agent, "groups", Iterable[str]),
+    (Routing, "skills", Iterable[str]),
+    (Routing, "declined", Iterable[str]),
+    (QueuePolicy, "plan_levels", Mapping[str, int]),
+    (QueuePolicy, "priority_shifts", Mapping[Priority, int]),
+])
+def test_constructor_parameters_are_typed_not_any(kind: type, field: str, hint: object) -> None:
+    hints = typing.get_type_hints(kind.__init__, vars(assignment_model))
+    assert hints[field] == hint
+
+
+def test_skills_given_as_any_mapping_or_iterable_are_copied() -> None:
+    skills = types.MappingProxyType({"billing": 3})
+    agent = Agent(id="ana", skills=skills, groups=iter(["vip", "vip"]))
+    assert (agent.skills, agent.groups) == ({"billing": 3}, ("vip",))
+    assert Routing(
+        conversation_id="c1", channel="chat", arrived_at=T0, skills=["tech", "tech"]
+    ).skills == ("tech",)

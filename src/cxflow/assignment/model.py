@@ -10,6 +10,7 @@ scheduler rebuilt from the store makes the same decisions.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,12 +70,24 @@ def _skills(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         v.check_int(level, f"{attribute.name}[{skill}]", 1, MAX_PROFICIENCY)
 
 
-def _unique_names(value: Any) -> Any:
-    """Converter: names in first-seen order without repeats."""
-    value = v.to_tuple(value)
-    if isinstance(value, tuple):
-        return tuple(dict.fromkeys(value))
-    return value
+def _unique_names(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter: names in first-seen order without repeats (anything but an
+    iterable is left for the validator to refuse by name)."""
+    result: Any = v.to_tuple(value)
+    if isinstance(result, tuple):
+        return tuple(dict.fromkeys(result))
+    return result  # type: ignore[no-any-return]  # refused by the validator
+
+
+def _name_map(value: Mapping[str, int]) -> dict[str, int]:
+    """Converter: a mapping of name to number becomes a plain ``dict`` copy
+    (anything else is left for the validator to refuse by name)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _priority_map(value: Mapping[Priority, int]) -> dict[Priority, int]:
+    """Converter: like ``_name_map``, keyed by ``Priority``."""
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -98,9 +111,9 @@ class Agent:
     )
     capacity: int = attrs.field(default=1, validator=v.int_between(0, MAX_CAPACITY))
     channel_capacity: dict[str, int] = attrs.field(
-        factory=dict, converter=v.to_dict, validator=_channel_capacity
+        factory=dict, converter=_name_map, validator=_channel_capacity
     )
-    skills: dict[str, int] = attrs.field(factory=dict, converter=v.to_dict, validator=_skills)
+    skills: dict[str, int] = attrs.field(factory=dict, converter=_name_map, validator=_skills)
     groups: tuple[str, ...] = attrs.field(default=(), converter=_unique_names, validator=v.names)
     idle_since: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
@@ -215,13 +228,13 @@ class QueuePolicy:
     """
 
     plan_levels: dict[str, int] = attrs.field(
-        factory=lambda: dict(_DEFAULT_PLAN_LEVELS), converter=v.to_dict, validator=_plan_levels
+        factory=lambda: dict(_DEFAULT_PLAN_LEVELS), converter=_name_map, validator=_plan_levels
     )
     unknown_plan_level: int = attrs.field(default=3, validator=_level)
     vip_shift: int = attrs.field(default=-1, validator=_level)
     priority_shifts: dict[Priority, int] = attrs.field(
         factory=lambda: dict(_DEFAULT_PRIORITY_SHIFTS),
-        converter=v.to_dict,
+        converter=_priority_map,
         validator=_priority_shifts,
     )
     aging: timedelta | None = attrs.field(default=timedelta(minutes=10), validator=_aging)
