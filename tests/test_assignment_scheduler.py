@@ -5,6 +5,7 @@ restore). The random comparison against the reference model is in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from cxflow.assignment import (
 from cxflow.assignment.scheduler import queue_key
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.priority import Priority
+from cxflow.serialization import from_dict, to_dict
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 ONLINE, AWAY, OFFLINE = Presence.ONLINE, Presence.AWAY, Presence.OFFLINE
@@ -980,3 +982,21 @@ def test_a_rank_only_strategy_respects_declines() -> None:
     scheduler = given(Scheduler(strategy=Alphabetical()), agent("a"), agent("b"))
     arrive(scheduler, "c1")
     assert pairs(scheduler.no_answer("c1", "b", at=at(1))) == [("c1", None), ("c1", "a")]
+
+
+# -- serialization of decisions ----------------------------------------------------------
+
+
+def test_every_kind_of_decision_the_scheduler_makes_round_trips_through_json() -> None:
+    scheduler = given(Scheduler(), agent("a"), agent("b", presence=AWAY, capacity=2))
+    made = arrive(scheduler, "c1", "c2")  # "auto" (the hot path's tuple.__new__)
+    made += scheduler.assign("c2", "b", at=at(5))  # "manual"
+    made += scheduler.assign("c2", "a", at=at(6), overflow=True)  # "transfer", overflow
+    made += scheduler.no_answer("c1", "a", at=at(7))  # back to the queue
+    made += scheduler.set_presence("a", OFFLINE, at=at(8))  # "agent_offline"
+    assert {d.reason for d in made} >= {"auto", "manual", "transfer", "no_answer", "agent_offline"}
+    assert any(d.overflow for d in made)
+    for decision in made:
+        data = json.loads(json.dumps(to_dict(decision)))
+        assert set(data) == set(Decision._fields)
+        assert from_dict(Decision, data) == decision

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cxflow import events as events_module
+from cxflow.assignment import Decision
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import EVENT_TYPES, Event, TaskCreated
 from cxflow.flows import (
@@ -566,3 +567,88 @@ def test_naive_event_datetime_is_refused() -> None:
 def test_unknown_event_enum_value_is_refused() -> None:
     error = error_of(lambda: event_from_dict({**event_data(), "priority": "urgent"}))
     assert error.field == "$.priority"
+
+
+# -- assignment decisions ------------------------------------------------------
+
+decisions = st.builds(
+    Decision,
+    conversation_id=identifiers,
+    agent_id=st.none() | names,
+    reason=st.sampled_from(
+        ["auto", "manual", "transfer", "agent_offline", "no_answer", "unassigned"]
+    ),
+    previous_agent=st.none() | names,
+    overflow=st.booleans(),
+)
+
+
+@SETTINGS
+@given(decisions)
+def test_decision_round_trips_through_json(decision: Decision) -> None:
+    assert from_dict(Decision, via_json(to_dict(decision))) == decision
+
+
+def test_decision_serialises_as_an_object_keyed_by_field() -> None:
+    decision = Decision("c1", None, "agent_offline", "ana")
+    assert to_dict(decision) == {
+        "conversation_id": "c1",
+        "agent_id": None,
+        "reason": "agent_offline",
+        "previous_agent": "ana",
+        "overflow": False,
+    }
+
+
+def test_decision_optional_fields_default_when_absent() -> None:
+    data = {"conversation_id": "c1", "agent_id": "ana", "reason": "auto"}
+    assert from_dict(Decision, data) == Decision("c1", "ana", "auto")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"agent_id": 5}, "$.agent_id"),
+    ({"overflow": 1}, "$.overflow"),
+    ({"conversation_id": None}, "$.conversation_id"),
+])
+def test_decision_fields_are_strictly_typed(change: dict[str, Any], field: str) -> None:
+    data = {**to_dict(Decision("c1", "ana", "auto")), **change}
+    assert error_of(lambda: from_dict(Decision, data)).field == field
+
+
+def test_decision_missing_a_field_is_refused() -> None:
+    error = error_of(lambda: from_dict(Decision, {"conversation_id": "c1", "reason": "auto"}))
+    assert error.field == "$.agent_id"
+
+
+def test_decision_with_unknown_keys_is_refused() -> None:
+    data = {**to_dict(Decision("c1", "ana", "auto")), "winner": "ana"}
+    assert "winner" in error_of(lambda: from_dict(Decision, data)).reason
+
+
+def test_decision_from_a_list_is_refused() -> None:
+    error_of(lambda: from_dict(Decision, ["c1", "ana", "auto", None, False]))
+
+
+def test_decision_and_explanation_are_exported_from_the_root() -> None:
+    import cxflow
+    from cxflow.assignment import Explanation
+
+    assert cxflow.Decision is Decision
+    assert cxflow.Explanation is Explanation
+    assert {"Decision", "Explanation"} <= set(cxflow.__all__)
+
+
+@pytest.mark.parametrize("value", [5, "text", [1, 2], Priority.HIGH, None])
+def test_to_dict_refuses_a_value_that_is_not_a_record(value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        to_dict(value)
+    assert info.value.field == "value"
+
+
+def test_from_dict_into_a_type_it_cannot_build_is_a_validation_error() -> None:
+    class Unknown:
+        pass
+
+    with pytest.raises(ValidationError) as info:
+        from_dict(Unknown, {})
+    assert info.value.field == "kind"

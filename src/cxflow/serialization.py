@@ -3,6 +3,8 @@
 - Datetimes are ISO 8601 strings with an offset; naive ones are refused.
 - Durations (``timedelta``) are integer microseconds; dates are ISO 8601 text.
 - Enums are their values; tuples become lists.
+- Named tuples (``cxflow.assignment.Decision``) are objects keyed by field
+  name, like attrs records.
 - Primitive types are strict: ``"5"`` is not an int and ``1`` is not a bool.
 - Unknown keys are refused (``forbid_extra_keys``).
 - Events carry a ``"type"`` tag resolved through the explicit map
@@ -16,10 +18,16 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import cattrs
-from cattrs.errors import BaseValidationError
+from attrs import AttrsInstance
+from cattrs.cols import (
+    is_namedtuple,
+    namedtuple_dict_structure_factory,
+    namedtuple_dict_unstructure_factory,
+)
+from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.v import transform_error
 
@@ -27,9 +35,16 @@ from cxflow.clock import ensure_aware
 from cxflow.errors import ValidationError
 from cxflow.events import EVENT_TYPES, Event
 
-__all__ = ["converter", "event_from_dict", "event_to_dict", "from_dict", "to_dict"]
+if TYPE_CHECKING:  # at run time the cycle through cxflow.assignment is not needed
+    from cxflow.assignment.scheduler import Decision
+
+__all__ = ["Record", "converter", "event_from_dict", "event_to_dict", "from_dict", "to_dict"]
 
 T = TypeVar("T")
+
+Record: TypeAlias = "AttrsInstance | Decision"
+"""What ``to_dict`` takes: a cxflow record (any attrs class: flow, task,
+event, agent, ...) or an assignment ``Decision``."""
 
 
 class _ValueRefused(ValidationError):
@@ -98,6 +113,12 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), structure_enum
     )
+
+    def structure_namedtuple(cl: type[tuple[Any, ...]], c: cattrs.Converter) -> Any:
+        return namedtuple_dict_structure_factory(cl, c, "from_converter", True)  # forbid extras
+
+    conv.register_unstructure_hook_factory(is_namedtuple, namedtuple_dict_unstructure_factory)
+    conv.register_structure_hook_factory(is_namedtuple, structure_namedtuple)
 
     structurers = {
         tag: make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
@@ -170,15 +191,23 @@ def _as_validation_error(exc: BaseException) -> ValidationError:
     return ValidationError("$", str(exc) or type(exc).__name__)
 
 
-def to_dict(value: Any) -> Any:
-    """Unstructure a cxflow value (flow, task, event, ...) into JSON-ready data."""
-    return converter.unstructure(value)
+def to_dict(value: Record) -> dict[str, Any]:
+    """Unstructure a cxflow record (flow, task, event, decision, ...) into a
+    JSON-ready object; ``ValidationError`` for a value that is not a record."""
+    result = converter.unstructure(value)
+    if type(result) is not dict:
+        raise ValidationError(
+            "value", f"expected a cxflow record, got {type(value).__name__}"
+        )
+    return result
 
 
 def from_dict(kind: type[T], data: Any) -> T:
     """Structure ``data`` into ``kind``; any problem is a ``ValidationError``."""
     try:
         return converter.structure(data, kind)
+    except StructureHandlerNotFoundError as exc:
+        raise ValidationError("kind", f"cannot structure {kind!r}") from exc
     except (
         BaseValidationError, ValidationError, ValueError, TypeError, KeyError, AttributeError
     ) as exc:

@@ -84,6 +84,11 @@ class Decision(NamedTuple):
     ``"transfer"``; for a return to the queue ``"agent_offline"``,
     ``"no_answer"`` or ``"unassigned"``. ``previous_agent`` held it before.
     ``overflow`` is true for a manual assignment beyond capacity.
+
+    ``cxflow.serialization.to_dict`` writes it as an object of these five
+    fields and ``from_dict(Decision, data)`` reads it back (types checked
+    there). Construction itself checks nothing: the scheduler builds one per
+    decision on its hot path.
     """
 
     conversation_id: str
