@@ -106,7 +106,10 @@ _EMPTY = _Tenant()
 
 class MemoryStore:
     """Implements ``cxflow.storage.FullStore`` and
-    ``cxflow.storage.protocols.AssignmentStore`` (every tier) in process memory."""
+    ``cxflow.storage.protocols.AssignmentStore`` (every tier) in process memory.
+
+    ``commit`` costs O(size of the change set), whatever the tenant has stored:
+    it looks records up by id and never goes over a stored collection."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -118,7 +121,10 @@ class MemoryStore:
         return self._tenants.get(require_tenant(tenant), _EMPTY)
 
     def _tenant_for_write(self, tenant: str) -> _Tenant:
-        return self._tenants.setdefault(tenant, _Tenant())
+        state = self._tenants.get(tenant)
+        if state is None:  # build a tenant's containers once, not on every commit
+            state = self._tenants[tenant] = _Tenant()
+        return state
 
     # -- flows ---------------------------------------------------------------------
 
@@ -380,12 +386,16 @@ def _check_finished(
     stored: Mapping[str, dict[str, Any]], routings: list[_Row], finished: list[str]
 ) -> None:
     """Each finished conversation id must have a routing record once the set's
-    ``routings`` are written (so finishing one id twice conflicts)."""
-    present = set(stored).union(conversation_id for conversation_id, _, _ in routings)
+    ``routings`` are written (so finishing one id twice conflicts). Costs
+    O(len(routings) + len(finished)), whatever is ``stored``."""
+    written = {conversation_id for conversation_id, _, _ in routings}
+    done: set[str] = set()
     for conversation_id in finished:
-        if conversation_id not in present:
+        if conversation_id in done or (
+            conversation_id not in stored and conversation_id not in written
+        ):
             raise ConflictError(f"routing {conversation_id!r}: cannot finish, none is stored")
-        present.discard(conversation_id)
+        done.add(conversation_id)
 
 
 def _all(values: Sequence[object], kind: type[_R], field: str) -> list[_R]:
