@@ -1,10 +1,11 @@
 """The service: how hosts use flows and tasks.
 
-``TaskService`` is a thin shell around the pure core. Each call loads
-records from the ``Store``, runs a command from
-``cxflow.tasks.commands`` with the clock's instant, commits the new
-snapshot and its events in one atomic write, then publishes the events to the
-sink. Hosts that want their own orchestration can call the core directly.
+``TaskService`` is a thin shell around the pure core. Each call runs as one
+unit of work (``cxflow.app.unit``): it loads records from the ``Store``, runs
+a command from ``cxflow.tasks.commands`` at the unit's instant, stages the
+new snapshot, its timers and its events, and the writer commits them in one
+atomic write, then publishes the events to the sink. Hosts that want their
+own orchestration can call the core directly.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
 from cxflow._validate import actor
-from cxflow.clock import Clock, SystemClock, ensure_aware
+from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.clock import Clock, SystemClock
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event, FlowSaved, TaskSlaChanged
 from cxflow.flows.experiments import FlowExperiment
@@ -32,15 +34,6 @@ from cxflow.timers.model import Timer, plan_timer
 from cxflow.timers.sla import SlaClock, SlaPolicy
 
 __all__ = ["EventSink", "TaskService"]
-
-
-class EventSink(Protocol):
-    """Receives events after they are committed (in commit order)."""
-
-    def publish(self, tenant: str, events: Sequence[Event]) -> None:
-        """Handle ``events`` of ``tenant``. Exceptions propagate to the caller of
-        the service method, after the commit (the outbox still has the events)."""
-        ...
 
 
 TASK_SLA_TIMER_KIND = "task.sla"
@@ -96,10 +89,18 @@ class TaskService:
     when the task changed since the caller read it; without it, a change
     still fails if another writer commits between this call's read and write.
 
+    Every change runs as one unit of work through ``writer`` (see
+    ``cxflow.app.unit``): a commit that loses a race with another writer is
+    run again on fresh reads, so ``ConflictError`` reaches the caller only for
+    its own stale ``expected_version`` (or when the retries run out).
+
     Flow versions are immutable once stored, so the service caches those it
     reads. A service bound to a host's transaction (``SqlStore(connection)``)
     should live no longer than that transaction: after a rollback it could
     otherwise keep a flow version the database no longer has.
+
+    Built by hand, a service has a writer of its own with no reactors; a
+    ``cxflow.Session`` builds it with the engine's shared writer instead.
     """
 
     def __init__(
@@ -109,27 +110,36 @@ class TaskService:
         sink: EventSink | None = None,
         new_id: Callable[[], str] = _new_id,
         sla: SlaPolicy | Callable[[str], SlaPolicy | None] | None = None,
+        *,
+        writer: Writer | None = None,
+        flow_cache: dict[tuple[str, str, int], Flow] | None = None,
     ) -> None:
         self.store = store
         self._sla = sla
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._timer_store: TimerStore | None = store if isinstance(store, TimerStore) else None
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.sink = sink
+        self._writer = writer if writer is not None else Writer(
+            store, clock if clock is not None else SystemClock(), sink
+        )
         self._new_id = new_id
-        self._flow_versions: dict[tuple[str, str, int], Flow] = {}
+        self._flow_versions: dict[tuple[str, str, int], Flow] = (
+            flow_cache if flow_cache is not None else {}
+        )
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every change reads its instant from."""
+        return self._writer.clock
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where committed events are published (``None``: nowhere)."""
+        return self._writer.sink
 
     # -- plumbing ------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        return ensure_aware(self.clock.now(), "clock.now()")
-
-    def _commit(self, tenant: str, changes: ChangeSet) -> None:
-        if not changes:
-            return
-        self.store.commit(tenant, changes)
-        if self.sink is not None and changes.events:
-            self.sink.publish(tenant, changes.events)
+        return self._writer.now()
 
     def _change(
         self,
@@ -138,20 +148,21 @@ class TaskService:
         expected_version: int | None,
         command: Callable[[Task, datetime], tuple[Task, list[Event]]],
     ) -> Task:
-        require_tenant(tenant)
-        task = self.store.get_task(tenant, task_id)
-        if expected_version is not None and task.version != expected_version:
-            raise ConflictError(
-                f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
-            )
-        now = self._now()
-        updated, events = command(task, now)
-        if updated is task:
-            self._commit(tenant, ChangeSet(events=events))
-            return updated
-        changes = self._settle(tenant, task, updated, events, now)
-        self._commit(tenant, changes)
-        return changes.tasks[0]
+        def build(unit: UnitOfWork) -> Task:
+            task = self.store.get_task(unit.tenant, task_id)
+            if expected_version is not None and task.version != expected_version:
+                raise ConflictError(
+                    f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
+                )
+            updated, events = command(task, unit.at)
+            if updated is task:
+                unit.emit(events)
+                return updated
+            changes = self._settle(unit.tenant, task, updated, events, unit.at)
+            unit.add(changes)
+            return changes.tasks[0]
+
+        return self._writer.execute(tenant, build)[0]
 
     def sla_policy(self, tenant: str) -> SlaPolicy | None:
         """The task SLA policy in force for ``tenant`` (``None``: no task SLA)."""
@@ -305,8 +316,12 @@ class TaskService:
         if flow.version != 1:
             raise ValidationError("version", "a new flow starts at version 1; use edit_flow")
         by = actor(by)
-        event = FlowSaved(flow_id=flow.id, version=1, at=self._now(), by=by)
-        self._commit(tenant, ChangeSet(flows=(flow,), events=(event,)))
+
+        def build(unit: UnitOfWork) -> None:
+            event = FlowSaved(flow_id=flow.id, version=1, at=unit.at, by=by)
+            unit.add(ChangeSet(flows=(flow,), events=(event,)))
+
+        self._writer.execute(tenant, build, retry=False)  # a duplicate id is no race
         return flow
 
     def edit_flow(
@@ -331,57 +346,60 @@ class TaskService:
         if not isinstance(flow, Flow):
             raise ValidationError("flow", "expected a Flow")
         by = actor(by)
-        current = self.store.get_flow(tenant, flow.id)
-        if flow.version != current.version + 1:
-            raise ConflictError(
-                f"flow {flow.id!r} is at v{current.version}; an edit must be "
-                f"v{current.version + 1}, got v{flow.version}"
-            )
         relocate = dict(relocate or {})
-        for source, target in relocate.items():
-            if not flow.has_status(target) or not flow.status(target).enabled:
+
+        def build(unit: UnitOfWork) -> None:
+            current = self.store.get_flow(tenant, flow.id)
+            if flow.version != current.version + 1:
+                raise ConflictError(
+                    f"flow {flow.id!r} is at v{current.version}; an edit must be "
+                    f"v{current.version + 1}, got v{flow.version}"
+                )
+            for source, target in relocate.items():
+                if not flow.has_status(target) or not flow.status(target).enabled:
+                    raise ValidationError(
+                        f"relocate[{source!r}]", f"{target!r} is not an enabled status of the edit"
+                    )
+            now = unit.at
+            moved: list[Task] = []
+            timers: list[Timer] = []
+            events: list[Event] = []
+            stranded: dict[str, int] = {}
+
+            def flow_of(task: Task) -> Flow:
+                return flow if task.flow_version == flow.version else self._task_flow(tenant, task)
+
+            live = TaskQuery(flow_id=flow.id, deleted=False)
+            for task in self._all_tasks(tenant, live):
+                keeps_status = flow.has_status(task.status) and flow.status(task.status).enabled
+                if keeps_status:
+                    updated, task_events = commands.relocate_task(task, flow, None, by=by, at=now)
+                elif task.status in relocate:
+                    updated, task_events = commands.relocate_task(
+                        task, flow, relocate[task.status], by=by, at=now
+                    )
+                else:
+                    stranded[task.status] = stranded.get(task.status, 0) + 1
+                    continue
+                settled = self._settle(tenant, task, updated, task_events, now, flow_of=flow_of)
+                moved.extend(settled.tasks)
+                timers.extend(settled.timers)
+                events.extend(settled.events)
+            if stranded:
+                detail = ", ".join(f"{key!r} ({n} task(s))" for key, n in sorted(stranded.items()))
                 raise ValidationError(
-                    f"relocate[{source!r}]", f"{target!r} is not an enabled status of the edit"
+                    "relocate",
+                    f"live tasks sit in statuses removed or disabled by this edit: {detail}; "
+                    "name the status each moves to",
                 )
-        now = self._now()
-        moved: list[Task] = []
-        timers: list[Timer] = []
-        events: list[Event] = []
-        stranded: dict[str, int] = {}
-
-        def flow_of(task: Task) -> Flow:
-            return flow if task.flow_version == flow.version else self._task_flow(tenant, task)
-
-        live = TaskQuery(flow_id=flow.id, deleted=False)
-        for task in self._all_tasks(tenant, live):
-            keeps_status = flow.has_status(task.status) and flow.status(task.status).enabled
-            if keeps_status:
-                updated, task_events = commands.relocate_task(task, flow, None, by=by, at=now)
-            elif task.status in relocate:
-                updated, task_events = commands.relocate_task(
-                    task, flow, relocate[task.status], by=by, at=now
-                )
-            else:
-                stranded[task.status] = stranded.get(task.status, 0) + 1
-                continue
-            settled = self._settle(tenant, task, updated, task_events, now, flow_of=flow_of)
-            moved.extend(settled.tasks)
-            timers.extend(settled.timers)
-            events.extend(settled.events)
-        if stranded:
-            detail = ", ".join(f"{key!r} ({n} task(s))" for key, n in sorted(stranded.items()))
-            raise ValidationError(
-                "relocate",
-                f"live tasks sit in statuses removed or disabled by this edit: {detail}; "
-                "name the status each moves to",
+            used = tuple(sorted((s, t) for s, t in relocate.items()))
+            saved = FlowSaved(flow_id=flow.id, version=flow.version, relocated=used, at=now, by=by)
+            unit.add(
+                ChangeSet(flows=(flow,), tasks=tuple(moved), timers=tuple(timers),
+                          events=(saved, *events))
             )
-        used = tuple(sorted((s, t) for s, t in relocate.items()))
-        saved = FlowSaved(flow_id=flow.id, version=flow.version, relocated=used, at=now, by=by)
-        self._commit(
-            tenant,
-            ChangeSet(flows=(flow,), tasks=tuple(moved), timers=tuple(timers),
-                      events=(saved, *events)),
-        )
+
+        self._writer.execute(tenant, build)
         return flow
 
     def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
@@ -416,26 +434,39 @@ class TaskService:
         ``task_id`` defaults to a new random id; an existing id raises
         ``ConflictError``.
         """
-        require_tenant(tenant)
-        flow = self.store.get_flow(tenant, flow_id)
-        task, events = commands.create_task(
-            flow=flow,
-            task_id=task_id if task_id is not None else self._new_id(),
-            title=title,
-            by=by,
-            at=self._now(),
-            description=description,
-            priority=priority,
-            due_at=due_at,
-            assignee=assignee,
-            conversation_id=conversation_id,
-            watchers=watchers,
-            status=status,
-            task_type=task_type,
-        )
-        changes = self._settle(tenant, None, task, events, task.created_at)
-        self._commit(tenant, changes)
-        return changes.tasks[0]
+        new_id = task_id if task_id is not None else self._new_id()
+
+        def build(unit: UnitOfWork) -> Task:
+            flow = self.store.get_flow(unit.tenant, flow_id)
+            task, events = commands.create_task(
+                flow=flow,
+                task_id=new_id,
+                title=title,
+                by=by,
+                at=unit.at,
+                description=description,
+                priority=priority,
+                due_at=due_at,
+                assignee=assignee,
+                conversation_id=conversation_id,
+                watchers=watchers,
+                status=status,
+                task_type=task_type,
+            )
+            if task_id is not None and self._task_exists(unit.tenant, task_id):
+                raise ConflictError(f"task {task_id!r} already exists")
+            changes = self._settle(unit.tenant, None, task, events, task.created_at)
+            unit.add(changes)
+            return changes.tasks[0]
+
+        return self._writer.execute(tenant, build)[0]
+
+    def _task_exists(self, tenant: str, task_id: str) -> bool:
+        try:
+            self.store.get_task(tenant, task_id)
+        except NotFound:
+            return False
+        return True
 
     def create_task_in_experiment(
         self,
@@ -621,18 +652,19 @@ class TaskService:
         require_tenant(tenant)
         now = self._now()
         marked: list[Task] = []
-        for task in list(self._all_tasks(tenant, TaskQuery(overdue=True, at=now))):
-            for _attempt in range(3):
+        for due in list(self._all_tasks(tenant, TaskQuery(overdue=True, at=now))):
+
+            def build(unit: UnitOfWork, task_id: str = due.id) -> Task | None:
+                task = self.store.get_task(unit.tenant, task_id)
                 updated, events = commands.raise_overdue(task, at=now)
                 if not events:
-                    break
-                try:
-                    self._commit(tenant, ChangeSet(tasks=(updated,), events=events))
-                except ConflictError:
-                    task = self.store.get_task(tenant, task.id)
-                    continue
+                    return None  # marked meanwhile (another worker) or no longer due
+                unit.add(ChangeSet(tasks=(updated,), events=tuple(events)))
+                return updated
+
+            updated = self._writer.execute(tenant, build)[0]
+            if updated is not None:
                 marked.append(updated)
-                break
         return marked
 
     # -- views ---------------------------------------------------------------------

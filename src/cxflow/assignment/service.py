@@ -14,23 +14,30 @@ processes route one tenant.
 
 A scheduler rebuilt from the store (``Scheduler.restore``) takes the same
 decisions as the one that wrote it.
+
+Every call runs as one unit of work (``cxflow.app.unit``), and
+``AssignmentService.stage`` lets other writes of the same unit (a
+conversation opened, closed or answered, under a ``cxflow.Engine``) change
+assignment in their own commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from cxflow import _validate as v
+from cxflow.app.unit import EventSink, UnitOfWork, Writer
 from cxflow.assignment.model import Agent, Presence, QueuePolicy, Routing
 from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
 from cxflow.assignment.strategies import LeastLoad, Strategy
-from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
+from cxflow.clock import Clock, SystemClock, duration_us
 from cxflow.conversations import commands as conversation_commands
-from cxflow.conversations.model import Conversation
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import (
     AgentAssigned,
@@ -39,7 +46,6 @@ from cxflow.events import (
     ConversationQueued,
     Event,
 )
-from cxflow.service import EventSink
 from cxflow.storage.protocols import (
     AssignmentStore,
     ChangeSet,
@@ -62,7 +68,7 @@ __all__ = [
 NO_ANSWER_TIMER_KIND = "assignment.no_answer"
 """The ``Timer.kind`` of the timers that take back unanswered conversations."""
 
-_ATTEMPTS = 5
+log = logging.getLogger("cxflow.assignment")
 
 
 def no_answer_timer_id(conversation_id: str) -> str:
@@ -146,6 +152,42 @@ class _Tenant:
     settings: AssignmentSettings
 
 
+class SchedulerCache:
+    """The in-memory schedulers of every tenant, with one lock per tenant.
+
+    Process lifetime: one per ``cxflow.Engine`` (or per hand-built service),
+    shared by every session and thread. A unit of work holds its tenant's
+    lock from the moment it touches the scheduler until it commits or fails,
+    so threads of one process take turns on a tenant's scheduler; other
+    tenants are not held up.
+    """
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, _Tenant] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, tenant: str) -> threading.RLock:
+        """The lock of ``tenant`` (created on first use)."""
+        with self._guard:
+            found = self._locks.get(tenant)
+            if found is None:
+                found = self._locks[tenant] = threading.RLock()
+            return found
+
+    def get(self, tenant: str) -> _Tenant | None:
+        """The cached state of ``tenant`` (hold its lock)."""
+        return self._tenants.get(tenant)
+
+    def put(self, tenant: str, state: _Tenant) -> None:
+        """Cache ``state`` for ``tenant`` (hold its lock)."""
+        self._tenants[tenant] = state
+
+    def drop(self, tenant: str) -> None:
+        """Forget ``tenant``'s scheduler: the next unit rebuilds it from the store."""
+        self._tenants.pop(tenant, None)
+
+
 @attrs.define
 class _Work:
     """One call's changes, gathered while the scheduler runs, then committed."""
@@ -160,6 +202,7 @@ class _Work:
     agents: set[str] = attrs.Factory(set)
     new_routings: dict[str, Routing] = attrs.Factory(dict)
     finished: list[str] = attrs.Factory(list)
+    answered: set[str] = attrs.Factory(set)
 
 
 _Op = Callable[[_Work], None]
@@ -194,6 +237,10 @@ class AssignmentService:
         settings: AssignmentSettings | Callable[[str], AssignmentSettings] = (
             AssignmentSettings()
         ),
+        *,
+        writer: Writer | None = None,
+        schedulers: SchedulerCache | None = None,
+        sync_conversations: bool = False,
     ) -> None:
         if not isinstance(store, AssignmentBackend):
             raise ValidationError("store", "expected a store with the AssignmentStore tier")
@@ -203,10 +250,22 @@ class AssignmentService:
         self._conversation_store: ConversationStore | None = (
             store if isinstance(store, ConversationStore) else None
         )
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.sink = sink
+        self._writer = writer if writer is not None else Writer(
+            store, clock if clock is not None else SystemClock(), sink
+        )
         self._settings = settings
-        self._tenants: dict[str, _Tenant] = {}
+        self._schedulers = schedulers if schedulers is not None else SchedulerCache()
+        self._sync_always = sync_conversations
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every change reads its instant from."""
+        return self._writer.clock
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where committed events are published (``None``: nowhere)."""
+        return self._writer.sink
 
     # -- reading ------------------------------------------------------------------
 
@@ -225,7 +284,9 @@ class AssignmentService:
         """The tenant's scheduler, in line with the store (rebuilt when another
         process committed since). Read from it; change state only through this
         service, or the store will not know."""
-        return self._tenant(require_tenant(tenant)).scheduler
+        tenant = require_tenant(tenant)
+        with self._schedulers.lock(tenant):
+            return self._tenant(tenant).scheduler
 
     def get_agent(self, tenant: str, agent_id: str) -> Agent:
         """Agent ``agent_id`` as stored; ``NotFound`` (kind ``"agent"``)."""
@@ -307,39 +368,13 @@ class AssignmentService:
         if routing.version != 1:
             raise ValidationError("version", "a new routing record has version 1")
 
-        def op(work: _Work) -> None:
-            work.events.append(
-                ConversationQueued(
-                    conversation_id=routing.conversation_id,
-                    channel=routing.channel,
-                    level=work.settings.policy.level(routing),
-                    arrived_at=routing.arrived_at,
-                    at=work.at,
-                    by=work.by,
-                )
-            )
-            work.new_routings[routing.conversation_id] = routing
-            work.decisions += work.scheduler.arrive(routing, at=work.at)
-
-        return self._run(tenant, op, by=by)
+        return self._run(tenant, lambda work: _arrive(work, routing), by=by)
 
     def close(self, tenant: str, conversation_id: str, *, by: str) -> list[Decision]:
         """The conversation closed: its routing record is deleted, its agent's
         slot frees and the queue drains into it. ``NotFound`` if not routed."""
 
-        def op(work: _Work) -> None:
-            holder = work.scheduler.holder(conversation_id)
-            work.events.append(
-                AssignmentFinished(
-                    conversation_id=conversation_id, agent_id=holder, at=work.at, by=work.by
-                )
-            )
-            work.finished.append(conversation_id)
-            if holder is not None:
-                work.agents.add(holder)
-            work.decisions += work.scheduler.close(conversation_id, at=work.at)
-
-        return self._run(tenant, op, by=by)
+        return self._run(tenant, lambda work: _finish(work, conversation_id), by=by)
 
     def assign(
         self, tenant: str, conversation_id: str, agent_id: str, *, by: str, overflow: bool = False
@@ -370,55 +405,63 @@ class AssignmentService:
             if work.scheduler.holder(conversation_id) is None:
                 raise ValidationError("conversation_id", f"{conversation_id!r} is waiting")
 
-        self._run(tenant, op, by=by, answered=conversation_id)
+        self._run(tenant, op, by=by, answered=(conversation_id,))
         return self.store.get_routing(tenant, conversation_id)
 
     # -- timers -------------------------------------------------------------------
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
-        """Handlers for ``TimerWorker``: the no-answer timers."""
+        """Handlers for a hand-built ``TimerWorker``: the no-answer timers.
+        (A ``cxflow.Engine`` wires ``handle_no_answer`` into its worker.)"""
         return {NO_ANSWER_TIMER_KIND: self._on_no_answer}
 
     def _on_no_answer(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        """Send an unanswered conversation back to the queue.
+        """The classic handler shape: the return is committed here, through the
+        routing-version fence, and the worker gets the timer's next cycle."""
 
-        Unlike other handlers this one commits the return itself (through the
-        routing-version fence), because the scheduler's in-memory state must
-        follow exactly what was committed. It stays exactly-once: the return
-        happens only while the routing record still shows the unanswered
-        assignment the timer was planned for, so another fire of the same
-        timer finds nothing to do. What it hands back to the worker is the
-        timer's next cycle for the conversation's new assignment, if any; a
-        fire that finds the situation changed re-plans the timer the same way.
-        """
-        settings = self.settings(tenant)
+        def build(unit: UnitOfWork) -> ChangeSet:
+            staged = self._send_back_unanswered(unit, timer)
+            return self._replan(unit.tenant, timer, at, staged)
+
+        return self._writer.execute(tenant, build)[0]
+
+    def handle_no_answer(self, unit: UnitOfWork, timer: Timer) -> None:
+        """Timer handler on a unit of work (the worker stages the fire): send
+        the unanswered conversation back to the queue and plan the timer's
+        next cycle, all in the fire's commit. Exactly-once: the return happens
+        only while the routing record still shows the unanswered assignment
+        the timer was planned for."""
+        staged = self._send_back_unanswered(unit, timer)
+        unit.add(self._replan(unit.tenant, timer, unit.at, staged))
+
+    def _send_back_unanswered(self, unit: UnitOfWork, timer: Timer) -> Routing | None:
+        """Stage the return of ``timer``'s conversation if it is still
+        unanswered; return its routing record as the unit leaves it (``None``
+        when it is not routed)."""
+        settings = self.settings(unit.tenant)
         try:
-            routing = self.store.get_routing(tenant, timer.subject_id)
+            routing = self.store.get_routing(unit.tenant, timer.subject_id)
         except NotFound:
-            return ChangeSet()
+            return None
         if not _still_unanswered(routing, settings, timer.deadline):
-            return self._replan(tenant, settings, timer, at)
+            return routing
         conversation_id = routing.conversation_id
 
-        def op(work: _Work) -> None:
-            current = self.store.get_routing(work.tenant, conversation_id)
-            if not _still_unanswered(current, settings, timer.deadline):
-                return
-            assert current.agent is not None
-            work.decisions += work.scheduler.no_answer(conversation_id, current.agent, at=work.at)
+        agent = routing.agent
+        assert agent is not None
 
-        self._run(tenant, op, by="cxflow", skip_timer=timer.id)
-        return self._replan(tenant, settings, timer, at)
+        def op(work: _Work) -> None:
+            work.decisions += work.scheduler.no_answer(conversation_id, agent, at=work.at)
+
+        self.stage(unit, op, by="cxflow", skip_timer=timer.id)
+        return unit.staged_routing(conversation_id) or routing
 
     def _replan(
-        self, tenant: str, settings: AssignmentSettings, timer: Timer, at: datetime
+        self, tenant: str, timer: Timer, at: datetime, routing: Routing | None
     ) -> ChangeSet:
         """The timer's next version after the worker writes it fired: pending
         again for the conversation's current unanswered assignment, if any."""
-        try:
-            routing: Routing | None = self.store.get_routing(tenant, timer.subject_id)
-        except NotFound:
-            routing = None
+        settings = self.settings(tenant)
         due = None
         if (
             routing is not None
@@ -445,15 +488,63 @@ class AssignmentService:
             return None
 
     def _tenant(self, tenant: str) -> _Tenant:
+        """The tenant's scheduler in line with the store (hold the tenant lock)."""
         settings = self.settings(tenant)
         version = self.store.routing_version(tenant)
-        state = self._tenants.get(tenant)
+        state = self._schedulers.get(tenant)
         if state is None or state.version != version or state.settings != settings:
+            if state is not None:
+                log.info(
+                    "tenant %r: rebuilding the scheduler from the store (routing v%d, "
+                    "cached v%d)", tenant, version, state.version,
+                )
             scheduler = settings.new_scheduler(
                 self.store.list_agents(tenant), self.store.list_routings(tenant)
             )
-            state = self._tenants[tenant] = _Tenant(scheduler, version, settings)
+            state = _Tenant(scheduler, version, settings)
+            self._schedulers.put(tenant, state)
         return state
+
+    def stage_conversation_changes(
+        self,
+        unit: UnitOfWork,
+        *,
+        routes: Iterable[Routing] = (),
+        closed: Iterable[str] = (),
+        answered: Iterable[str] = (),
+        handoffs: Iterable[tuple[str, str | None]] = (),
+    ) -> list[Decision]:
+        """Stage on ``unit`` what conversation changes mean for assignment:
+        ``routes`` start routing; ``closed`` conversations finish theirs (their
+        agent's slot frees and the queue drains into it); ``answered`` ones
+        have their no-answer timer cancelled; ``handoffs`` ``(conversation,
+        agent or None)`` transfer or requeue by hand. Conversations that are
+        not routed are left alone. The reactor of ``cxflow.app.reactors``
+        calls this; the actor is ``unit.by``."""
+        routes, closed, answered, handoffs = (
+            list(routes), list(closed), list(answered), list(handoffs)
+        )
+
+        def op(work: _Work) -> None:
+            scheduler = work.scheduler
+            for routing in routes:
+                _arrive(work, routing)
+            for cid in closed:
+                if _routed(scheduler, cid):
+                    _finish(work, cid)
+            for cid, agent in handoffs:
+                if not _routed(scheduler, cid) or scheduler.holder(cid) == agent:
+                    continue
+                if agent is None:
+                    work.decisions += scheduler.requeue(cid, at=work.at)
+                else:
+                    work.decisions += scheduler.assign(cid, agent, at=work.at)
+            work.answered.update(
+                cid for cid in answered
+                if _routed(scheduler, cid) and scheduler.holder(cid) is not None
+            )
+
+        return self.stage(unit, op, by=unit.by)
 
     def _run(
         self,
@@ -461,45 +552,65 @@ class AssignmentService:
         op: _Op,
         *,
         by: str,
-        answered: str | None = None,
+        answered: Collection[str] = (),
+    ) -> list[Decision]:
+        """Run ``op`` on the tenant's scheduler in a unit of work of its own."""
+        by = v.actor(by)
+        decisions, _ = self._writer.execute(
+            tenant, lambda unit: self.stage(unit, op, by=by, answered=answered)
+        )
+        return decisions
+
+    def stage(
+        self,
+        unit: UnitOfWork,
+        op: _Op,
+        *,
+        by: str,
+        answered: Collection[str] = (),
         skip_timer: str | None = None,
     ) -> list[Decision]:
-        """Run ``op`` on the tenant's scheduler and commit what it changed. When
-        the commit loses a race, rebuild from the store and run ``op`` again.
-        Any failure drops the in-memory scheduler (the next call rebuilds it)."""
-        tenant = require_tenant(tenant)
-        by = v.actor(by)
-        for _ in range(_ATTEMPTS):
-            now = ensure_aware(self.clock.now(), "clock.now()")
-            state = self._tenant(tenant)
-            work = _Work(tenant, state.scheduler, state.settings, now, by)
-            try:
-                op(work)
-                changes = self._changes(work, state.version + 1, answered, skip_timer)
-                if changes:
-                    self.store.commit(tenant, changes)
-            except ConflictError:
-                self._tenants.pop(tenant, None)
-                if self.store.routing_version(tenant) != state.version:
-                    continue  # lost a race: run again on the fresh state
-                raise
-            except BaseException:
-                self._tenants.pop(tenant, None)
-                raise
-            if changes.routing_version is not None:
-                state.version = changes.routing_version
-            if self.sink is not None and changes.events:
-                self.sink.publish(tenant, changes.events)
-            return work.decisions
-        raise ConflictError(
-            f"the routing of tenant {tenant!r} kept changing; gave up after {_ATTEMPTS} attempts"
-        )
+        """Run ``op`` on the tenant's scheduler and stage on ``unit`` what makes
+        the store match it: agents, routing records, no-answer timers, events,
+        conversations' assignees, and the routing version + 1. Once per unit.
+
+        The tenant's scheduler is locked until the unit ends; if the unit fails
+        the scheduler is dropped (the next unit rebuilds it from the store),
+        and once it commits the scheduler reflects the new routing version."""
+        if unit.routing_staged:
+            raise ConflictError("one unit of work stages assignment once")
+        unit.routing_staged = True
+        tenant = unit.tenant
+        lock = self._schedulers.lock(tenant)
+        lock.acquire()
+        unit.on_finish(lock.release)
+        unit.on_abort(lambda: self._schedulers.drop(tenant))
+        state = self._tenant(tenant)
+        work = _Work(tenant, state.scheduler, state.settings, unit.at, by)
+        work.answered.update(answered)
+        op(work)
+        changes = self._changes(work, state.version + 1, work.answered, skip_timer, unit)
+        unit.add(changes)
+        if changes.routing_version is not None:
+            version = changes.routing_version
+
+            def advance() -> None:
+                state.version = version
+
+            unit.on_commit(advance)
+        return work.decisions
 
     def _changes(
-        self, work: _Work, version: int, answered: str | None, skip_timer: str | None
+        self,
+        work: _Work,
+        version: int,
+        answered: set[str],
+        skip_timer: str | None,
+        unit: UnitOfWork,
     ) -> ChangeSet:
         """The records, events and timers that make the store match the scheduler;
-        ``version`` is the routing version they are written at."""
+        ``version`` is the routing version they are written at. Conversations
+        whose assignee changes are staged on ``unit`` directly."""
         scheduler = work.scheduler
         agents = set(work.agents)
         routed: dict[str, None] = {}
@@ -513,8 +624,8 @@ class AssignmentService:
                 assigned_now.discard(decision.conversation_id)
             if decision.previous_agent is not None:
                 agents.add(decision.previous_agent)
-        if answered is not None:
-            routed[answered] = None
+        for cid in answered:
+            routed[cid] = None
         for cid in work.new_routings:
             routed.setdefault(cid, None)
         finished = set(work.finished)
@@ -542,13 +653,13 @@ class AssignmentService:
                 ),
                 overflow=holder is not None and scheduler.overflow(cid),
                 answered=holder is not None
-                and (cid == answered or (not moved and stored.answered)),
+                and (cid in answered or (not moved and stored.answered)),
                 declined=scheduler.declined(cid),
                 version=1 if base is not None else stored.version + 1,
             )
             routings.append(record)
             if work.settings.no_answer_after is not None and (
-                moved or cid == answered or holder is None
+                moved or cid in answered or holder is None
             ):
                 due = (
                     None
@@ -559,21 +670,18 @@ class AssignmentService:
         if work.settings.no_answer_after is not None:
             for cid in finished:
                 timers += self._plan_no_answer(work.tenant, cid, None, skip_timer)
-        conversations: list[Conversation] = []
-        conversation_store = self._conversation_store
-        if work.settings.sync_conversations and conversation_store is not None:
+        if self._sync_always or (
+            work.settings.sync_conversations and self._conversation_store is not None
+        ):
             for record in routings:
-                try:
-                    conversation = conversation_store.get_conversation(
-                        work.tenant, record.conversation_id
-                    )
-                except NotFound:
+                conversation = unit.conversation(record.conversation_id)
+                if conversation is None:
                     continue
                 updated, assigned = conversation_commands.assign(
                     conversation, record.agent, at=work.at, by=work.by
                 )
                 if updated is not conversation:
-                    conversations.append(updated)
+                    unit.put_conversation(updated)
                     events += assigned
         agent_records = []
         for agent_id in sorted(agents):
@@ -585,7 +693,6 @@ class AssignmentService:
                 )
             )
         return ChangeSet(
-            conversations=tuple(conversations),
             agents=tuple(agent_records),
             routings=tuple(routings),
             finished_routings=tuple(work.finished),
@@ -647,6 +754,42 @@ class AssignmentService:
             at=work.at,
             by="cxflow" if auto else work.by,
         )
+
+
+def _arrive(work: _Work, routing: Routing) -> None:
+    work.events.append(
+        ConversationQueued(
+            conversation_id=routing.conversation_id,
+            channel=routing.channel,
+            level=work.settings.policy.level(routing),
+            arrived_at=routing.arrived_at,
+            at=work.at,
+            by=work.by,
+        )
+    )
+    work.new_routings[routing.conversation_id] = routing
+    work.decisions += work.scheduler.arrive(routing, at=work.at)
+
+
+def _finish(work: _Work, conversation_id: str) -> None:
+    holder = work.scheduler.holder(conversation_id)
+    work.events.append(
+        AssignmentFinished(
+            conversation_id=conversation_id, agent_id=holder, at=work.at, by=work.by
+        )
+    )
+    work.finished.append(conversation_id)
+    if holder is not None:
+        work.agents.add(holder)
+    work.decisions += work.scheduler.close(conversation_id, at=work.at)
+
+
+def _routed(scheduler: Scheduler, conversation_id: str) -> bool:
+    try:
+        scheduler.holder(conversation_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _still_unanswered(routing: Routing, settings: AssignmentSettings, deadline: datetime) -> bool:

@@ -1,25 +1,28 @@
 """``ConversationService``: conversations, customers, auto-close, SLA and time
 triggers for a host.
 
-Like ``TaskService`` it is a thin shell: each call loads a snapshot, runs a
-pure command with the clock's instant, then brings the conversation's timers
-in line with its new state — the auto-close timer, one timer per running SLA
-clock, one per time trigger — and commits the snapshot, the timers and the
-events in one atomic write. ``timer_handlers()`` gives ``TimerWorker`` what
-to do when those timers fire.
+Like ``TaskService`` it is a thin shell: each call runs as one unit of work
+(``cxflow.app.unit``) that loads a snapshot, runs a pure command at the
+unit's instant, then brings the conversation's timers in line with its new
+state — the auto-close timer, one timer per running SLA clock, one per time
+trigger — and stages the snapshot, the timers and the events; the writer
+commits them in one atomic write. ``timer_handlers()`` gives ``TimerWorker``
+what to do when those timers fire.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from cxflow import _validate as v
-from cxflow.clock import Clock, SystemClock, ensure_aware
+from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.assignment.model import Routing
+from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
 from cxflow.conversations import autoclose, commands
 from cxflow.conversations.model import AuthorKind, Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
@@ -36,7 +39,6 @@ from cxflow.events import (
     SlaWarning,
     TimeTriggerFired,
 )
-from cxflow.service import EventSink
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.tasks.model import Priority
 from cxflow.timers import sla as sla_clocks
@@ -45,7 +47,12 @@ from cxflow.timers.sla import SlaClock, SlaMetric, SlaPolicy
 from cxflow.timers.triggers import TimeTrigger, trigger_timer_id
 from cxflow.timers.worker import TimerHandler
 
-__all__ = ["ConversationService", "ConversationSettings"]
+__all__ = ["MESSAGE_CLOCK_SKEW", "ConversationService", "ConversationSettings"]
+
+MESSAGE_CLOCK_SKEW = timedelta(seconds=30)
+"""How far after the clock's now a recorded message's instant may lie (host
+clocks drift); anything later is refused, so a wrong instant cannot push
+auto-close or SLA deadlines into the future."""
 
 SLA_TIMER_KIND = "sla"
 TRIGGER_TIMER_KIND = "trigger"
@@ -83,8 +90,8 @@ class ConversationSettings:
             raise ValidationError("triggers", "trigger ids must be unique")
 
 
-def _micros(value: Any) -> int:
-    return int(value.total_seconds() * 1_000_000) if value is not None else 0
+def _micros(value: timedelta | None) -> int:
+    return duration_us(value) if value is not None else 0
 
 
 class ConversationService:
@@ -95,6 +102,14 @@ class ConversationService:
     callable ``tenant -> ConversationSettings`` (read on every call, so a host
     can change a tenant's policy at run time; existing timers move on the
     conversation's next change).
+
+    Every change runs as one unit of work through ``writer`` (see
+    ``cxflow.app.unit``); lost races are retried on fresh reads. Built by
+    hand, a service has a writer of its own and cannot route
+    (``open_conversation(route=True)`` is refused); a ``cxflow.Session``
+    builds it with the engine's writer, whose reactors keep assignment in
+    step with every conversation change. ``routing``: which tenants route
+    conversations by default (set by the engine).
     """
 
     def __init__(
@@ -106,12 +121,27 @@ class ConversationService:
             ConversationSettings()
         ),
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        writer: Writer | None = None,
+        routing: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.sink = sink
+        self._writer = writer if writer is not None else Writer(
+            store, clock if clock is not None else SystemClock(), sink
+        )
         self._settings = settings
         self._new_id = new_id
+        self._routing = routing
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every change reads its instant from."""
+        return self._writer.clock
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where committed events are published (``None``: nowhere)."""
+        return self._writer.sink
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -121,16 +151,6 @@ class ConversationService:
         if not isinstance(found, ConversationSettings):
             raise ValidationError("settings", "expected ConversationSettings")
         return found
-
-    def _now(self) -> datetime:
-        return ensure_aware(self.clock.now(), "clock.now()")
-
-    def _commit(self, tenant: str, changes: ChangeSet) -> None:
-        if not changes:
-            return
-        self.store.commit(tenant, changes)
-        if self.sink is not None and changes.events:
-            self.sink.publish(tenant, changes.events)
 
     def _timer(self, tenant: str, timer_id: str) -> Timer | None:
         try:
@@ -221,21 +241,31 @@ class ConversationService:
         conversation_id: str,
         command: Callable[[Conversation, datetime], tuple[Conversation, list[Event]]],
         expected_version: int | None = None,
+        *,
+        by: object = None,
     ) -> Conversation:
-        require_tenant(tenant)
-        before = self.store.get_conversation(tenant, conversation_id)
-        if expected_version is not None and before.version != expected_version:
-            raise ConflictError(
-                f"conversation {conversation_id!r} is at v{before.version}, "
-                f"caller expected v{expected_version}"
-            )
-        now = self._now()
-        after, events = command(before, now)
-        if after is before:
-            return before
-        changes = self._settle(tenant, before, after, events, now)
-        self._commit(tenant, changes)
-        return changes.conversations[0]
+        actor = None if by is None else v.actor(by)
+
+        def build(unit: UnitOfWork) -> Conversation:
+            if actor is not None:
+                unit.by = actor
+            before = self.store.get_conversation(unit.tenant, conversation_id)
+            if expected_version is not None and before.version != expected_version:
+                raise ConflictError(
+                    f"conversation {conversation_id!r} is at v{before.version}, "
+                    f"caller expected v{expected_version}"
+                )
+            unit.seen(before)
+            after, events = command(before, unit.at)
+            if after is before:
+                unit.emit(events)  # e.g. an intent that changes no state
+                return before
+            changes = self._settle(unit.tenant, before, after, events, unit.at)
+            unit.add(changes)
+            return after
+
+        result, committed = self._writer.execute(tenant, build)
+        return _latest(committed.conversations, result)
 
     # -- customers ------------------------------------------------------------------
 
@@ -253,20 +283,21 @@ class ConversationService:
         customer_id: str,
         command: Callable[[Customer, datetime], tuple[Customer, list[Event]]],
     ) -> Customer:
-        require_tenant(tenant)
-        now = self._now()
-        try:
-            before = self.store.get_customer(tenant, customer_id)
-        except NotFound:
-            before = Customer(id=customer_id, version=1)
-            after, events = command(before, now)
-            after = attrs.evolve(after, version=1)
-        else:
-            after, events = command(before, now)
-            if after is before:
-                return before
-        self._commit(tenant, ChangeSet(customers=(after,), events=tuple(events)))
-        return after
+        def build(unit: UnitOfWork) -> Customer:
+            try:
+                before = self.store.get_customer(unit.tenant, customer_id)
+            except NotFound:
+                before = Customer(id=customer_id, version=1)
+                after, events = command(before, unit.at)
+                after = attrs.evolve(after, version=1)
+            else:
+                after, events = command(before, unit.at)
+                if after is before:
+                    return before
+            unit.add(ChangeSet(customers=(after,), events=tuple(events)))
+            return after
+
+        return self._writer.execute(tenant, build)[0]
 
     def add_customer_tag(self, tenant: str, customer_id: str, tag: str, *, by: str) -> Customer:
         """Tag a customer (the tag follows them into every later conversation);
@@ -318,31 +349,73 @@ class ConversationService:
         priority: Priority = Priority.NORMAL,
         assignee: str | None = None,
         room_tags: Iterable[str] = (),
+        route: bool | None = None,
+        skills: Iterable[str] = (),
+        group: str | None = None,
+        vip: bool = False,
     ) -> Conversation:
         """Open a conversation for ``customer_id`` (created on first contact),
-        starting its SLA clocks and timers."""
+        starting its SLA clocks and timers.
+
+        ``route``: queue it for assignment in the same commit (default: when
+        the tenant's engine settings route conversations). The routing takes
+        the conversation's channel, plan and priority, plus ``skills``,
+        ``group`` and ``vip``; it goes to the best free agent or waits.
+        ``ValidationError`` when routing is asked for but not set up, or when
+        ``assignee`` is given too (an assigned conversation is not routed)."""
         require_tenant(tenant)
-        now = self._now()
-        try:
-            customer = self.store.get_customer(tenant, customer_id)
-            new_customer: tuple[Customer, ...] = ()
-        except NotFound:
-            customer = Customer(id=customer_id)
-            new_customer = (customer,)
-        conversation, events = commands.open_conversation(
-            conversation_id=conversation_id if conversation_id is not None else self._new_id(),
-            channel=channel,
-            customer=customer,
-            at=now,
-            by=by,
-            priority=priority,
-            assignee=assignee,
-            room_tags=room_tags,
-        )
-        changes = self._settle(tenant, None, conversation, events, now)
-        changes = attrs.evolve(changes, customers=new_customer)
-        self._commit(tenant, changes)
-        return changes.conversations[0]
+        routes = self._routing(tenant) if self._routing is not None else False
+        if route is None:
+            route = routes and assignee is None
+        elif not isinstance(route, bool):
+            raise ValidationError("route", "expected True, False or None")
+        if route and not routes:
+            raise ValidationError(
+                "route", "routing needs an engine whose tenant settings set assignment"
+            )
+        if route and assignee is not None:
+            raise ValidationError("assignee", "a routed conversation gets its agent from routing")
+        if isinstance(skills, str):
+            raise ValidationError("skills", "expected a collection of skill names, not one string")
+        new_id = conversation_id if conversation_id is not None else self._new_id()
+
+        def build(unit: UnitOfWork) -> Conversation:
+            unit.by = v.actor(by)
+            if conversation_id is not None and unit.stored_conversation(conversation_id):
+                raise ConflictError(f"conversation {conversation_id!r} already exists")
+            try:
+                customer = self.store.get_customer(unit.tenant, customer_id)
+                new_customer: tuple[Customer, ...] = ()
+            except NotFound:
+                customer = Customer(id=customer_id)
+                new_customer = (customer,)
+            conversation, events = commands.open_conversation(
+                conversation_id=new_id,
+                channel=channel,
+                customer=customer,
+                at=unit.at,
+                by=by,
+                priority=priority,
+                assignee=assignee,
+                room_tags=room_tags,
+            )
+            if route:
+                unit.routes[conversation.id] = Routing(
+                    conversation_id=conversation.id,
+                    channel=conversation.channel,
+                    arrived_at=conversation.opened_at,
+                    plan=conversation.plan,
+                    vip=vip,
+                    priority=conversation.priority,
+                    skills=tuple(skills),
+                    group=group,
+                )
+            changes = self._settle(unit.tenant, None, conversation, events, unit.at)
+            unit.add(attrs.evolve(changes, customers=new_customer))
+            return conversation
+
+        result, committed = self._writer.execute(tenant, build)
+        return _latest(committed.conversations, result)
 
     def record_message(
         self,
@@ -355,14 +428,26 @@ class ConversationService:
         author_id: str | None = None,
     ) -> Conversation:
         """Tell cxflow a message was written (``at`` defaults to now): moves or
-        cancels the auto-close timer, fulfils or starts SLA clocks, re-arms triggers."""
+        cancels the auto-close timer, fulfils or starts SLA clocks, re-arms
+        triggers; under an engine that routes, a counted agent reply answers
+        the conversation's assignment (its no-answer timer is cancelled).
+
+        ``at`` later than now by more than ``MESSAGE_CLOCK_SKEW`` is a
+        ``ValidationError`` (field ``at``)."""
+
+        def run(c: Conversation, now: datetime) -> tuple[Conversation, list[Event]]:
+            instant = now if at is None else ensure_aware(at, "at")
+            if instant > now + MESSAGE_CLOCK_SKEW:
+                raise ValidationError(
+                    "at", f"{instant.isoformat()} is in the future (now is {now.isoformat()})"
+                )
+            return commands.record_message(
+                c, author_kind, at=instant, automatic=automatic, author_id=author_id
+            )
+
         return self._change(
-            tenant,
-            conversation_id,
-            lambda c, now: commands.record_message(
-                c, author_kind, at=at if at is not None else now,
-                automatic=automatic, author_id=author_id,
-            ),
+            tenant, conversation_id, run,
+            by=author_id if author_id is not None else getattr(author_kind, "value", None),
         )
 
     def assign(
@@ -370,7 +455,9 @@ class ConversationService:
     ) -> Conversation:
         """Set (or clear) the assignee."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.assign(c, assignee, at=now, by=by)
+            tenant, conversation_id,
+            lambda c, now: commands.assign(c, assignee, at=now, by=by),
+            by=by,
         )
 
     def set_waiting(
@@ -378,7 +465,9 @@ class ConversationService:
     ) -> Conversation:
         """Enter or leave waiting (on the customer or a third party): SLA clocks pause."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.set_waiting(c, waiting, at=now, by=by)
+            tenant, conversation_id,
+            lambda c, now: commands.set_waiting(c, waiting, at=now, by=by),
+            by=by,
         )
 
     def set_priority(
@@ -387,13 +476,15 @@ class ConversationService:
         """Change the priority (running SLA clocks keep their targets)."""
         return self._change(
             tenant, conversation_id,
-            lambda c, now: commands.set_priority(c, priority, at=now, by=by),
+            lambda c, now: commands.set_priority(c, priority, at=now, by=by), by=by,
         )
 
     def add_room_tag(self, tenant: str, conversation_id: str, tag: str, *, by: str) -> Conversation:
         """Tag this conversation only."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.add_room_tag(c, tag, at=now, by=by)
+            tenant, conversation_id,
+            lambda c, now: commands.add_room_tag(c, tag, at=now, by=by),
+            by=by,
         )
 
     def remove_room_tag(
@@ -401,7 +492,9 @@ class ConversationService:
     ) -> Conversation:
         """Remove a room tag."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.remove_room_tag(c, tag, at=now, by=by)
+            tenant, conversation_id,
+            lambda c, now: commands.remove_room_tag(c, tag, at=now, by=by),
+            by=by,
         )
 
     def close(
@@ -409,7 +502,9 @@ class ConversationService:
     ) -> Conversation:
         """Close by hand: fulfils resolution, cancels the conversation's timers."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.close(c, at=now, by=by, reason=reason)
+            tenant, conversation_id,
+            lambda c, now: commands.close(c, at=now, by=by, reason=reason),
+            by=by,
         )
 
     def reopen(
@@ -417,7 +512,9 @@ class ConversationService:
     ) -> Conversation:
         """Reopen: the resolution clock resumes with the time it had consumed."""
         return self._change(
-            tenant, conversation_id, lambda c, now: commands.reopen(c, at=now, by=by, reason=reason)
+            tenant, conversation_id,
+            lambda c, now: commands.reopen(c, at=now, by=by, reason=reason),
+            by=by,
         )
 
     # -- timers ---------------------------------------------------------------------
@@ -509,3 +606,11 @@ class ConversationService:
                 del timers[index]
                 break
         return attrs.evolve(changes, timers=tuple(timers))
+
+
+def _latest(written: Iterable[Conversation], conversation: Conversation) -> Conversation:
+    """``conversation`` as committed (a reactor may have changed it further)."""
+    for record in written:
+        if record.id == conversation.id:
+            return record
+    return conversation

@@ -7,38 +7,59 @@ number of workers may tick the same tenant: each claims due timers with a
 lease, and a timer's fire is committed together with its effects at the
 claimed version + 1, so it fires once even when a worker pauses past its
 lease (its commit then fails and the next claim fires it instead).
+
+Each fire runs as one unit of work (``cxflow.app.unit``): the fired timer,
+the ``timer.fired`` event and the handler's effects are staged, the
+writer's reactors add what follows (under a ``cxflow.Engine``: an
+auto-closed conversation frees its agent's slot), and all of it commits once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-import attrs
-
 from cxflow import _validate as v
-from cxflow.clock import Clock, SystemClock, ensure_aware
+from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.clock import Clock, SystemClock
 from cxflow.errors import ConflictError, ValidationError
 from cxflow.events import TimerFired
-from cxflow.service import EventSink
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.timers.model import Timer, TimerFire
 
-__all__ = ["TimerHandler", "TimerWorker"]
+__all__ = ["TimerHandler", "TimerWorker", "UnitTimerHandler"]
+
+log = logging.getLogger("cxflow.timers")
 
 TimerHandler = Callable[[str, Timer, datetime], ChangeSet]
 """Acts on a fired timer: ``(tenant, timer, at) -> the changes to commit`` with
 the fire (records at their next versions and events). Must not write itself,
 and should return an empty change set when the situation went stale."""
 
+UnitTimerHandler = Callable[[UnitOfWork, Timer], None]
+"""Acts on a fired timer by staging its effects on the fire's unit of work
+(``unit.at`` is the fire's instant)."""
+
+
+def _on_unit(handler: TimerHandler) -> UnitTimerHandler:
+    def run(unit: UnitOfWork, timer: Timer) -> None:
+        unit.add(handler(unit.tenant, timer, unit.at))
+
+    return run
+
 
 class TimerWorker:
     """Claims and fires due timers of a tenant, dispatching by ``Timer.kind``.
 
-    ``handlers`` maps kinds to :data:`TimerHandler` callables (see
-    ``ConversationService.timer_handlers`` and ``TaskService.timer_handlers``).
-    A timer of a kind nobody handles is still marked fired, with a
-    ``TimerFired`` event whose ``handled`` is false, so it cannot clog the queue.
+    ``handlers`` maps kinds to :data:`TimerHandler` callables (built by hand:
+    merge ``ConversationService.timer_handlers``, ``TaskService.timer_handlers``
+    and ``AssignmentService.timer_handlers``; a ``cxflow.Session`` builds a
+    worker that knows every kind its engine plans).
+
+    A timer of a kind this worker has no handler for is **not** fired: it is
+    left claimed, a warning is logged on the ``cxflow.timers`` logger, and
+    once the lease ends it is due again for a worker that knows its kind.
     """
 
     def __init__(
@@ -48,17 +69,33 @@ class TimerWorker:
         sink: EventSink | None = None,
         *,
         worker_id: str,
-        handlers: Mapping[str, TimerHandler],
+        handlers: Mapping[str, TimerHandler] | None = None,
         lease: timedelta = timedelta(minutes=1),
+        writer: Writer | None = None,
+        unit_handlers: Mapping[str, UnitTimerHandler] | None = None,
     ) -> None:
         self.store = store
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.sink = sink
+        self._writer = writer if writer is not None else Writer(
+            store, clock if clock is not None else SystemClock(), sink
+        )
         self.worker_id = v.actor(worker_id)
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             raise ValidationError("lease", "a lease must be a positive duration")
         self.lease = lease
-        self.handlers = dict(handlers)
+        self.handlers: dict[str, UnitTimerHandler] = {
+            kind: _on_unit(handler) for kind, handler in (handlers or {}).items()
+        }
+        self.handlers.update(unit_handlers or {})
+
+    @property
+    def clock(self) -> Clock:
+        """The clock ``tick`` reads its instant from."""
+        return self._writer.clock
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The timer kinds this worker fires."""
+        return frozenset(self.handlers)
 
     def tick(self, tenant: str, *, limit: int = 100) -> list[TimerFire]:
         """Fire up to ``limit`` timers of ``tenant`` due now, in deadline order;
@@ -68,34 +105,49 @@ class TimerWorker:
         handler propagates to the caller; the fires committed before it stand,
         and the failing timer is claimed again once its lease expires."""
         tenant = require_tenant(tenant)
-        now = ensure_aware(self.clock.now(), "clock.now()")
+        now = self._writer.now()
         claimed = self.store.claim_timers(
             tenant, now, worker=self.worker_id, lease=self.lease, limit=limit
         )
         fired: list[TimerFire] = []
         for timer in claimed:
             handler = self.handlers.get(timer.kind)
-            effects = handler(tenant, timer, now) if handler is not None else ChangeSet()
-            event = TimerFired(
-                timer_id=timer.id,
-                kind=timer.kind,
-                subject_id=timer.subject_id,
-                cycle=timer.cycle,
-                deadline=timer.deadline,
-                handled=handler is not None,
-                at=now,
-                by=self.worker_id,
-            )
-            changes = attrs.evolve(
-                effects,
-                timers=(timer.fired(now), *effects.timers),
-                events=(event, *effects.events),
-            )
-            try:
-                self.store.commit(tenant, changes)
-            except ConflictError:
+            if handler is None:
+                log.warning(
+                    "tenant %r: no handler for timer %r of kind %r; left for a worker "
+                    "that knows the kind (due again when the lease ends)",
+                    tenant, timer.id, timer.kind,
+                )
                 continue
-            if self.sink is not None:
-                self.sink.publish(tenant, changes.events)
-            fired.append(timer.fire())
+            if self._fire(tenant, timer, handler, now):
+                fired.append(timer.fire())
         return fired
+
+    def _fire(self, tenant: str, timer: Timer, handler: UnitTimerHandler, at: datetime) -> bool:
+        def build(unit: UnitOfWork) -> None:
+            unit.at = at  # the instant the timer was claimed at
+            unit.add(
+                ChangeSet(
+                    timers=(timer.fired(at),),
+                    events=(
+                        TimerFired(
+                            timer_id=timer.id,
+                            kind=timer.kind,
+                            subject_id=timer.subject_id,
+                            cycle=timer.cycle,
+                            deadline=timer.deadline,
+                            handled=True,
+                            at=at,
+                            by=self.worker_id,
+                        ),
+                    ),
+                )
+            )
+            handler(unit, timer)
+
+        try:
+            self._writer.execute(tenant, build, retry=False)
+        except ConflictError as exc:
+            log.debug("tenant %r: fire of %r lost a race: %s", tenant, timer.id, exc)
+            return False
+        return True

@@ -1,0 +1,279 @@
+"""The unit of work: cxflow's single write path.
+
+Every public operation that changes state runs as one ``UnitOfWork``:
+
+1. **build**: the operation loads what it needs (through the unit, which
+   remembers what it read) and runs a pure command, staging the new records
+   and events on the unit;
+2. **react**: the reactors run in their fixed order over what was staged and
+   add what follows from it in the same commit (assignment sync today; the
+   rules engine will be one more);
+3. **commit** once: records, timers and events in one ``ChangeWriter.commit``;
+4. **publish** the events to the sink, after the commit.
+
+A commit that loses an optimistic-concurrency race is retried from step 1 on
+fresh reads, under the one ``RetryPolicy``. A ``ConflictError`` raised while
+building (a caller's own stale ``expected_version``) is never retried.
+
+A ``UnitOfWork`` lives for one attempt of one call, on one thread; a
+``Writer`` lives as long as the store it writes to (a session).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from cxflow.app.retry import RetryPolicy
+from cxflow.assignment.model import Routing
+from cxflow.clock import Clock, ensure_aware
+from cxflow.conversations.model import Conversation
+from cxflow.errors import ConflictError, NotFound
+from cxflow.events import Event
+from cxflow.storage.protocols import ChangeSet, ChangeWriter, ConversationStore, require_tenant
+
+__all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer"]
+
+log = logging.getLogger("cxflow.engine")
+
+T = TypeVar("T")
+
+
+class EventSink(Protocol):
+    """Receives events after they are committed (in commit order)."""
+
+    def publish(self, tenant: str, events: Sequence[Event]) -> None:
+        """Handle ``events`` of ``tenant``. Exceptions propagate to the caller of
+        the service method, after the commit (the outbox still has the events)."""
+        ...
+
+
+Reactor = Callable[["UnitOfWork"], None]
+"""Adds to a unit of work what follows from what it staged (same commit)."""
+
+_PARTS = ("flows", "tasks", "customers", "timers", "agents", "routings", "finished_routings")
+
+
+class UnitOfWork:
+    """One attempt of one call: what it read, what it stages, and what must
+    happen once it commits or fails. Not thread-safe; never reused."""
+
+    def __init__(self, tenant: str, at: datetime, store: object) -> None:
+        self.tenant = tenant
+        self.at = at
+        """The call's instant: every command of the unit uses this one."""
+        self.store = store
+        self.routes: dict[str, Routing] = {}
+        """Conversations to start routing in this commit (by conversation id)."""
+        self.by = "cxflow"
+        """Who the call acts for (set by the service; reactors act as them)."""
+        self.routing_staged = False
+        """True once assignment staged its changes (``AssignmentService.stage``)."""
+        self._parts: dict[str, list[Any]] = {name: [] for name in _PARTS}
+        self._conversations: dict[str, Conversation] = {}
+        self._stored: dict[str, Conversation | None] = {}
+        self._events: list[Event] = []
+        self._routing_version: int | None = None
+        self._on_commit: list[Callable[[], None]] = []
+        self._on_abort: list[Callable[[], None]] = []
+        self._on_finish: list[Callable[[], None]] = []
+
+    # -- reading ------------------------------------------------------------------
+
+    def stored_conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation as stored before this unit (``None``: not stored, or
+        the store keeps no conversations); read once per unit."""
+        if conversation_id not in self._stored:
+            found: Conversation | None = None
+            if isinstance(self.store, ConversationStore):
+                try:
+                    found = self.store.get_conversation(self.tenant, conversation_id)
+                except NotFound:
+                    found = None
+            self._stored[conversation_id] = found
+        return self._stored[conversation_id]
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation as this unit leaves it: staged, else stored."""
+        staged = self._conversations.get(conversation_id)
+        return staged if staged is not None else self.stored_conversation(conversation_id)
+
+    @property
+    def staged_conversations(self) -> list[Conversation]:
+        """Conversations this unit writes, in the order first staged."""
+        return list(self._conversations.values())
+
+    def staged_routing(self, conversation_id: str) -> Routing | None:
+        """The last routing record of ``conversation_id`` staged by this unit."""
+        for routing in reversed(self._parts["routings"]):
+            if routing.conversation_id == conversation_id:
+                assert isinstance(routing, Routing)
+                return routing
+        return None
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The events staged so far, in order."""
+        return tuple(self._events)
+
+    # -- staging ------------------------------------------------------------------
+
+    def seen(self, conversation: Conversation) -> None:
+        """Record ``conversation`` as read from the store (saves a second read)."""
+        self._stored.setdefault(conversation.id, conversation)
+
+    def put_conversation(self, conversation: Conversation) -> Conversation:
+        """Stage ``conversation``. A unit writes each conversation once: a later
+        snapshot of one already staged replaces it at the staged version.
+        Returns the snapshot as it will be written."""
+        staged = self._conversations.get(conversation.id)
+        if staged is not None and conversation.version != staged.version:
+            new = object.__new__(Conversation)
+            new.__dict__.update(conversation.__dict__)
+            new.__dict__["version"] = staged.version
+            conversation = new
+        self._conversations[conversation.id] = conversation
+        return conversation
+
+    def add(self, changes: ChangeSet) -> None:
+        """Stage everything in ``changes`` (after what is staged already)."""
+        for name in _PARTS:
+            values = getattr(changes, name)
+            if values:
+                self._parts[name].extend(values)
+        for conversation in changes.conversations:
+            self.put_conversation(conversation)
+        if changes.routing_version is not None:
+            if self._routing_version is not None:
+                raise ConflictError("one unit of work moves the routing version once")
+            self._routing_version = changes.routing_version
+        self._events.extend(changes.events)
+
+    def emit(self, events: Iterable[Event]) -> None:
+        """Stage ``events`` (appended to the outbox in order)."""
+        self._events.extend(events)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` right after the commit succeeds (before publishing)."""
+        self._on_commit.append(callback)
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when this attempt fails, whatever the reason."""
+        self._on_abort.append(callback)
+
+    def on_finish(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this attempt ends, committed or not (last)."""
+        self._on_finish.append(callback)
+
+    def change_set(self) -> ChangeSet:
+        """Everything staged, as one change set."""
+        parts = self._parts
+        return ChangeSet(
+            flows=parts["flows"],
+            tasks=parts["tasks"],
+            conversations=tuple(self._conversations.values()),
+            customers=parts["customers"],
+            timers=parts["timers"],
+            agents=parts["agents"],
+            routings=parts["routings"],
+            finished_routings=parts["finished_routings"],
+            routing_version=self._routing_version,
+            events=self._events,
+        )
+
+    def _end(self, committed: bool) -> None:
+        try:
+            for callback in self._on_commit if committed else self._on_abort:
+                callback()
+        finally:
+            for callback in self._on_finish:
+                callback()
+
+
+class _RaceLost(Exception):
+    """Internal: the unit's commit (or a reactor) lost a race; run it again."""
+
+
+class Writer:
+    """Runs units of work against one store: build, react, commit once,
+    publish; lost races are retried under ``retry``.
+
+    Lives as long as its store (one per session); use it from one thread.
+    """
+
+    def __init__(
+        self,
+        store: ChangeWriter,
+        clock: Clock,
+        sink: EventSink | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        reactors: Sequence[Reactor] = (),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.sink = sink
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.reactors = tuple(reactors)
+
+    def now(self) -> datetime:
+        """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
+        return ensure_aware(self.clock.now(), "clock.now()")
+
+    def execute(
+        self,
+        tenant: str,
+        build: Callable[[UnitOfWork], T],
+        *,
+        retry: bool = True,
+    ) -> tuple[T, ChangeSet]:
+        """Run ``build`` in a unit of work, then the reactors, then commit once
+        and publish. Returns what ``build`` returned and what was committed.
+
+        A race lost in the commit or a reactor reruns everything (``retry``
+        false: raise ``ConflictError`` at once). Any other error, and every
+        ``ConflictError`` raised by ``build`` itself, propagates with nothing
+        written."""
+        tenant = require_tenant(tenant)
+        attempts = self.retry.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            unit = UnitOfWork(tenant, self.now(), self.store)
+            try:
+                value, changes = self._attempt(unit, build)
+            except _RaceLost as lost:
+                conflict = lost.__cause__
+                assert isinstance(conflict, ConflictError)
+                if attempt == attempts:
+                    if retry:
+                        log.warning(
+                            "tenant %r: gave up after %d attempts: %s", tenant, attempts, conflict
+                        )
+                    raise conflict from None
+                log.debug("tenant %r: lost a race (attempt %d): %s", tenant, attempt, conflict)
+                self.retry.backoff(attempt)
+                continue
+            if self.sink is not None and changes.events:
+                self.sink.publish(tenant, changes.events)
+            return value, changes
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
+    ) -> tuple[T, ChangeSet]:
+        committed = False
+        try:
+            value = build(unit)
+            try:
+                for reactor in self.reactors:
+                    reactor(unit)
+                changes = unit.change_set()
+                if changes:
+                    self.store.commit(unit.tenant, changes)
+            except ConflictError as exc:
+                raise _RaceLost() from exc
+            committed = True
+        finally:
+            unit._end(committed)
+        return value, changes
