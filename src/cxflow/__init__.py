@@ -3,6 +3,8 @@
 The public API is re-exported here; see the reference in the docs.
 """
 
+from cxflow.app.engine import Engine, Session, TenantSettings
+from cxflow.app.retry import RetryPolicy
 from cxflow.assignment import (
     Agent,
     AssignmentService,
@@ -110,6 +112,7 @@ __all__ = [
     "CxflowError",
     "Decision",
     "ElapsedSince",
+    "Engine",
     "Event",
     "EventSink",
     "Explanation",
@@ -126,9 +129,11 @@ __all__ = [
     "Presence",
     "Priority",
     "QueuePolicy",
+    "RetryPolicy",
     "RoundRobin",
     "Routing",
     "Scheduler",
+    "Session",
     "SkillBased",
     "SlaMetric",
     "SlaPolicy",
@@ -146,6 +151,7 @@ __all__ = [
     "TaskQuery",
     "TaskService",
     "TaskSort",
+    "TenantSettings",
     "TestClock",
     "TimeTrigger",
     "Timer",

@@ -1,0 +1,223 @@
+"""The engine facade on the memory store: settings, sessions, routing on
+open, the assignment reactor's rules, and the boundary of the calls it adds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cxflow import (
+    Agent,
+    AssignmentSettings,
+    AuthorKind,
+    BusinessCalendar,
+    ConflictError,
+    ConversationService,
+    ConversationSettings,
+    Engine,
+    MemoryStore,
+    Presence,
+    SlaPolicy,
+    SlaRule,
+    SlaTargets,
+    TenantSettings,
+    TestClock,
+    ValidationError,
+)
+from cxflow.app.reactors.assignment import AssignmentDelta, delta
+from cxflow.conversations import commands
+from cxflow.conversations.model import Customer
+from cxflow.events import SlaActivated
+
+TENANT = "acme"
+START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
+ROUTED = TenantSettings(assignment=AssignmentSettings())
+
+
+def session(settings: TenantSettings = ROUTED, clock: TestClock | None = None):  # type: ignore[no-untyped-def]
+    engine = Engine(settings=settings, clock=clock or TestClock(START))
+    return engine.session(MemoryStore())
+
+
+# -- the reactor's reading of a change ------------------------------------------
+
+
+def opened() -> commands.Result:
+    return commands.open_conversation(
+        conversation_id="c1", channel="chat", customer=Customer(id="u1"), at=START, by="widget"
+    )
+
+
+def test_closing_is_a_close_whatever_else_changed() -> None:
+    before, _ = opened()
+    after, _ = commands.close(before, at=START, by="mina")
+    assert delta(before, after) == AssignmentDelta(closed=True)
+
+
+def test_a_counted_agent_reply_answers_but_a_bot_or_automatic_one_does_not() -> None:
+    before, _ = opened()
+    replied, _ = commands.record_message(before, AuthorKind.AGENT, at=START, author_id="mina")
+    assert delta(before, replied).answered
+    for kind, automatic in ((AuthorKind.BOT, False), (AuthorKind.AGENT, True)):
+        other, _ = commands.record_message(before, kind, at=START, automatic=automatic)
+        assert not delta(before, other).answered
+
+
+def test_a_customer_message_means_nothing_to_assignment() -> None:
+    before, _ = opened()
+    after, _ = commands.record_message(before, AuthorKind.CUSTOMER, at=START)
+    assert delta(before, after) == AssignmentDelta()
+
+
+def test_an_assignee_set_by_hand_is_a_handoff() -> None:
+    before, _ = opened()
+    after, _ = commands.assign(before, "joon", at=START, by="lead")
+    assert delta(before, after) == AssignmentDelta(handoff=True)
+
+
+# -- routing on open --------------------------------------------------------------
+
+
+def test_a_tenant_without_assignment_settings_does_not_route() -> None:
+    s = session(TenantSettings())
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    assert s.store.list_routings(TENANT) == []
+    with pytest.raises(ValidationError) as caught:
+        s.conversations.open_conversation(
+            TENANT, customer_id="u1", channel="chat", by="w", route=True
+        )
+    assert caught.value.field == "route"
+
+
+def test_a_hand_built_service_refuses_to_route() -> None:
+    service = ConversationService(MemoryStore(), TestClock(START))
+    with pytest.raises(ValidationError, match="engine"):
+        service.open_conversation(TENANT, customer_id="u1", channel="chat", by="w", route=True)
+
+
+def test_routing_takes_the_conversations_fields_and_the_callers_needs() -> None:
+    s = session()
+    s.conversations.set_customer_plan(TENANT, "u1", "enterprise", by="crm")
+    s.conversations.open_conversation(
+        TENANT, customer_id="u1", channel="email", by="w", conversation_id="c1",
+        skills=("billing",), group="billing", vip=True,
+    )
+    routing = s.assignment.get_routing(TENANT, "c1")
+    assert (routing.channel, routing.plan, routing.skills, routing.group, routing.vip) == (
+        "email", "enterprise", ("billing",), "billing", True
+    )
+    assert routing.arrived_at == START
+
+
+def test_an_open_with_an_assignee_is_not_routed() -> None:
+    s = session()
+    c = s.conversations.open_conversation(
+        TENANT, customer_id="u1", channel="chat", by="w", assignee="mina"
+    )
+    assert c.assignee == "mina"
+    assert s.store.list_routings(TENANT) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"skills": "billing"}, "skills"),
+        ({"route": "yes"}, "route"),
+        ({"route": True, "assignee": "mina"}, "assignee"),
+    ],
+)
+def test_bad_routing_arguments_are_refused_with_nothing_written(
+    fields: dict[str, object], field: str
+) -> None:
+    s = session()
+    with pytest.raises(ValidationError) as caught:
+        s.conversations.open_conversation(
+            TENANT, customer_id="u1", channel="chat", by="w", **fields  # type: ignore[arg-type]
+        )
+    assert caught.value.field == field
+    assert s.store.read_events(TENANT) == []
+
+
+def test_opening_an_existing_id_is_a_conflict_at_once() -> None:
+    s = session()
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    with pytest.raises(ConflictError, match="already exists"):
+        s.conversations.open_conversation(TENANT, customer_id="u2", channel="chat", by="w",
+                                          conversation_id="c1")
+
+
+def test_a_conversation_that_is_not_routed_closes_without_touching_assignment() -> None:
+    s = session()
+    s.conversations.open_conversation(
+        TENANT, customer_id="u1", channel="chat", by="w", conversation_id="c1", route=False
+    )
+    s.conversations.close(TENANT, "c1", by="mina")
+    assert s.store.routing_version(TENANT) == 0
+
+
+def test_an_agent_going_offline_sends_conversations_back_and_clears_assignees() -> None:
+    s = session()
+    s.assignment.save_agent(TENANT, Agent(id="mina", presence=Presence.ONLINE), by="mina")
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    assert s.conversations.get_conversation(TENANT, "c1").assignee == "mina"
+    s.assignment.set_presence(TENANT, "mina", Presence.OFFLINE, by="mina")
+    assert s.conversations.get_conversation(TENANT, "c1").assignee is None
+
+
+def test_sessions_share_the_engines_schedulers() -> None:
+    engine = Engine(settings=ROUTED, clock=TestClock(START))
+    store = MemoryStore()
+    first = engine.session(store)
+    first.assignment.save_agent(TENANT, Agent(id="mina", presence=Presence.ONLINE), by="mina")
+    assert engine.session(store).assignment.scheduler(TENANT) is first.assignment.scheduler(
+        TENANT
+    )
+
+
+def test_settings_that_are_not_tenant_settings_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Engine(settings=ConversationSettings())  # type: ignore[arg-type]
+    engine = Engine(settings=lambda tenant: ConversationSettings())  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValidationError):
+        engine.session(MemoryStore()).conversations.open_conversation(
+            TENANT, customer_id="u1", channel="chat", by="w"
+        )
+
+
+# -- messages -------------------------------------------------------------------
+
+
+def test_a_message_from_the_future_is_refused() -> None:
+    clock = TestClock(START)
+    s = session(clock=clock)
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    with pytest.raises(ValidationError) as caught:
+        s.conversations.record_message(
+            TENANT, "c1", AuthorKind.CUSTOMER, at=START + timedelta(days=3)
+        )
+    assert caught.value.field == "at"
+    # A little clock drift between host machines is fine.
+    s.conversations.record_message(
+        TENANT, "c1", AuthorKind.CUSTOMER, at=START + timedelta(seconds=10)
+    )
+
+
+def test_sla_durations_keep_every_microsecond() -> None:
+    target = timedelta(hours=1, microseconds=249)
+    policy = SlaPolicy(
+        id="exact",
+        calendar=BusinessCalendar.always("UTC"),
+        rules=[SlaRule(targets=SlaTargets(first_response=target))],
+    )
+    settings = TenantSettings(conversations=ConversationSettings(sla=policy))
+    s = session(settings)
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
+    activated = [e.event for e in s.store.read_events(TENANT) if isinstance(e.event, SlaActivated)]
+    assert [event.target_us for event in activated] == [3_600_000_249]
