@@ -11,8 +11,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "cxflow.storage.sql needs SQLAlchemy 2: pip install 'cxflow[sql]'"
     ) from exc
 
-from cxflow.storage.sql.engines import configure_sqlite, sqlite_engine
+from cxflow.storage.sql.engines import WRITE_TRANSACTION, configure_sqlite, sqlite_engine
 from cxflow.storage.sql.schema import SCHEMA_VERSION
 from cxflow.storage.sql.store import SqlStore
 
-__all__ = ["SCHEMA_VERSION", "SqlStore", "configure_sqlite", "sqlite_engine"]
+__all__ = ["SCHEMA_VERSION", "WRITE_TRANSACTION", "SqlStore", "configure_sqlite", "sqlite_engine"]

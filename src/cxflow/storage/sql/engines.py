@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["configure_sqlite", "sqlite_engine"]
+__all__ = ["WRITE_TRANSACTION", "configure_sqlite", "sqlite_engine"]
+
+_WRITE_OPTION = "cxflow_write"
+
+WRITE_TRANSACTION: Mapping[str, Any] = MappingProxyType({_WRITE_OPTION: True})
+"""SQLAlchemy execution options for a transaction that will write.
+
+On an engine set up by ``configure_sqlite``, a transaction begun on a
+connection carrying them starts with ``BEGIN IMMEDIATE``: it takes the
+database's write lock up front, so concurrent writers queue (up to the busy
+timeout) instead of failing with "database is locked" when a transaction that
+has read tries to write. A host that hands cxflow its own SQLite transaction
+opens it this way::
+
+    writer = engine.execution_options(**WRITE_TRANSACTION)
+    with writer.begin() as conn:
+        store = SqlStore(conn)
+
+Writers then run one at a time, from ``BEGIN`` to commit. On other engines
+(PostgreSQL) the options change nothing. cxflow's own write transactions
+always carry them."""
 
 
 def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Engine:
     """Make a SQLite engine safe for cxflow's writes from several processes.
 
     - The driver's own implicit transactions are switched off; SQLAlchemy's
-      ``begin`` emits ``BEGIN IMMEDIATE`` for cxflow's writes (the write lock is
-      taken up front, so two writers queue instead of deadlocking on lock
-      upgrade) and a deferred ``BEGIN`` for reads;
+      ``begin`` emits ``BEGIN IMMEDIATE`` on connections carrying
+      ``WRITE_TRANSACTION`` (cxflow's writes, and host transactions opened
+      with it: the write lock is taken up front, so two writers queue instead
+      of deadlocking on lock upgrade) and a deferred ``BEGIN`` otherwise;
     - ``busy_timeout`` (seconds): how long a writer waits for the lock before
       the call fails with ``StorageError``;
     - WAL journal for file databases, so reads do not block on writers.
@@ -38,7 +61,7 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get("cxflow_write", False)
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine

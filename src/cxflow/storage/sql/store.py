@@ -27,6 +27,7 @@ from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_d
 from cxflow.storage.memory import check_claim_arguments, check_finished_routings
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.storage.sql import schema
+from cxflow.storage.sql.engines import _WRITE_OPTION, WRITE_TRANSACTION
 from cxflow.storage.sql.schema import (
     agents,
     conversation_tags,
@@ -51,8 +52,12 @@ _T = TypeVar("_T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_WRITE = {"cxflow_write": True}
-"""Execution option marking cxflow's write transactions (SQLite: BEGIN IMMEDIATE)."""
+
+_HOST_LOCK_HINT = (
+    "On SQLite, a host transaction that cxflow writes in must take the write lock "
+    "when it begins: open it on "
+    "engine.execution_options(**cxflow.storage.sql.WRITE_TRANSACTION)"
+)
 
 _FINISH_BATCH = 500
 """Conversation ids per DELETE of finished routing records."""
@@ -90,8 +95,10 @@ class SqlStore:
     - **Connection**: every call runs on the host's connection. If a
       transaction is open, ``commit`` writes inside it under a SAVEPOINT
       (a refused commit rolls back only cxflow's part) and the writes become
-      durable when the *host* commits; if none is open, cxflow begins one and
-      commits it.
+      durable when the *host* commits. On SQLite the host must have begun it
+      with ``WRITE_TRANSACTION`` (``engine.execution_options(**WRITE_TRANSACTION)
+      .begin()``), else concurrent writers fail with "database is locked". If
+      none is open, cxflow begins one and commits it.
 
     Create the tables once with ``create_schema``. For SQLite use
     ``cxflow.storage.sql.sqlite_engine`` (or ``configure_sqlite`` on
@@ -144,20 +151,37 @@ class SqlStore:
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[sa.Connection]:
+        """A transaction to write in: cxflow's own one on an engine, begun with
+        ``WRITE_TRANSACTION``; a SAVEPOINT in the host's transaction; else one
+        begun on the host's connection."""
         try:
             if isinstance(self._bind, sa.Engine):
                 with self._bind.connect() as conn:
-                    conn.execution_options(**_WRITE)
+                    conn.execution_options(**WRITE_TRANSACTION)
                     with conn.begin():
                         yield conn
             elif self._bind.in_transaction():
-                with self._bind.begin_nested():
-                    yield self._bind
+                try:
+                    with self._bind.begin_nested():
+                        yield self._bind
+                except sa_exc.OperationalError as exc:
+                    if self._locked_in_deferred_host_transaction(exc):
+                        raise StorageError(f"{what} failed: {exc.orig}. {_HOST_LOCK_HINT}") from exc
+                    raise
             else:
                 with self._bind.begin():
                     yield self._bind
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, what) from exc
+
+    def _locked_in_deferred_host_transaction(self, exc: sa_exc.OperationalError) -> bool:
+        """True when SQLite refused the write lock to a host transaction that
+        was not begun with ``WRITE_TRANSACTION``."""
+        return (
+            self.dialect == "sqlite"
+            and "database is locked" in str(exc.orig)
+            and not self._bind.get_execution_options().get(_WRITE_OPTION, False)
+        )
 
     # -- schema ----------------------------------------------------------------------
 
