@@ -105,6 +105,42 @@ def test_concurrent_host_transactions_all_land(engine: sa.Engine) -> None:
     assert positions == list(range(1, len(positions) + 1))  # no gap, no duplicate
 
 
+def test_concurrent_host_connections_without_a_transaction_all_land(engine: sa.Engine) -> None:
+    """Each cxflow call then runs in a transaction of its own that cxflow commits
+    (on SQLite begun ``IMMEDIATE``); the host commits its own statements."""
+
+    def request(number: int) -> None:
+        with engine.connect() as conn:
+            service = TaskService(SqlStore(conn), TestClock(T0))
+            task = service.create_task(
+                TENANT, flow_id="support", title=f"Order {number}", by="web", task_id=f"t{number}"
+            )
+            service.add_comment(TENANT, task.id, "Received.", by="web")
+            assert not conn.in_transaction()  # cxflow left nothing open
+            conn.execute(sa.insert(HOST).values(id=number, task_id=task.id))
+            conn.commit()
+
+    assert _concurrently(request) == []
+    store = SqlStore(engine)
+    assert _host_rows(engine) == [(n, f"t{n}") for n in range(WRITERS)]
+    for number in range(WRITERS):
+        assert len(store.get_task(TENANT, f"t{number}").comments) == 1
+
+
+def test_a_read_on_a_host_connection_leaves_no_transaction_to_swallow_the_write(
+    engine: sa.Engine,
+) -> None:
+    """A cxflow call that reads before it writes, on a connection outside a
+    transaction, commits its write (it was once left inside the transaction the
+    read had begun, and lost when the connection closed)."""
+    with engine.connect() as conn:
+        TaskService(SqlStore(conn), TestClock(T0)).add_comment(
+            TENANT, "shared", "Hello", by="ana"
+        )
+        assert not conn.in_transaction()
+    assert len(SqlStore(engine).get_task(TENANT, "shared").comments) == 1
+
+
 def test_sqlite_host_transactions_writing_one_task_queue_instead_of_conflicting(
     tmp_path: Path,
 ) -> None:

@@ -98,7 +98,8 @@ class SqlStore:
       durable when the *host* commits. On SQLite the host must have begun it
       with ``WRITE_TRANSACTION`` (``engine.execution_options(**WRITE_TRANSACTION)
       .begin()``), else concurrent writers fail with "database is locked". If
-      none is open, cxflow begins one and commits it.
+      none is open, each call runs in a transaction of its own that cxflow
+      commits, and leaves none open.
 
     Create the tables once with ``create_schema``. For SQLite use
     ``cxflow.storage.sql.sqlite_engine`` (or ``configure_sqlite`` on
@@ -140,20 +141,28 @@ class SqlStore:
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[sa.Connection]:
+        """A connection to read on. On a host connection outside a transaction,
+        the transaction the read begins (SQLAlchemy autobegins one) is ended
+        again, so a later write is not left inside it, uncommitted."""
         try:
             if isinstance(self._bind, sa.Engine):
                 with self._bind.connect() as conn:
                     yield conn
-            else:
+            elif self._bind.in_transaction():
                 yield self._bind
+            else:
+                try:
+                    yield self._bind
+                finally:
+                    self._bind.rollback()  # only cxflow's reads ran in it
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, what) from exc
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[sa.Connection]:
-        """A transaction to write in: cxflow's own one on an engine, begun with
-        ``WRITE_TRANSACTION``; a SAVEPOINT in the host's transaction; else one
-        begun on the host's connection."""
+        """A transaction to write in: cxflow's own one (engine, or a host
+        connection outside a transaction), begun with ``WRITE_TRANSACTION``;
+        else a SAVEPOINT in the host's transaction."""
         try:
             if isinstance(self._bind, sa.Engine):
                 with self._bind.connect() as conn:
@@ -169,8 +178,15 @@ class SqlStore:
                         raise StorageError(f"{what} failed: {exc.orig}. {_HOST_LOCK_HINT}") from exc
                     raise
             else:
-                with self._bind.begin():
-                    yield self._bind
+                conn = self._bind
+                previous = conn.get_execution_options().get(_WRITE_OPTION, False)
+                conn.execution_options(**WRITE_TRANSACTION)
+                try:
+                    transaction = conn.begin()  # BEGIN IMMEDIATE on SQLite
+                finally:
+                    conn.execution_options(**{_WRITE_OPTION: previous})
+                with transaction:
+                    yield conn
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, what) from exc
 
