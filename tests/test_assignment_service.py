@@ -24,7 +24,8 @@ from cxflow import (
     TestClock,
     ValidationError,
 )
-from cxflow.assignment import NO_ANSWER_TIMER_KIND, no_answer_timer_id
+from cxflow.app.assignment import NO_ANSWER_TIMER_KIND, no_answer_timer_id
+from cxflow.app.worker import TimerWorker
 from cxflow.events import (
     AgentAssigned,
     AgentChanged,
@@ -33,7 +34,6 @@ from cxflow.events import (
     ConversationQueued,
 )
 from cxflow.testing import RecordingSink
-from cxflow.timers.worker import TimerWorker
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TENANT = "acme"

@@ -3,11 +3,15 @@
 The public API is re-exported here; see the reference in the docs.
 """
 
+from cxflow.app.assignment import AssignmentService
+from cxflow.app.conversations import ConversationService
 from cxflow.app.engine import Engine, Session, TenantSettings
 from cxflow.app.retry import RetryPolicy
+from cxflow.app.tasks import TaskService
+from cxflow.app.unit import EventSink
+from cxflow.app.worker import TimerWorker
 from cxflow.assignment import (
     Agent,
-    AssignmentService,
     AssignmentSettings,
     Decision,
     Explanation,
@@ -28,11 +32,11 @@ from cxflow.conversations import (
     AutoCloseSetting,
     Conversation,
     ConversationQuery,
+    ConversationSettings,
     ConversationState,
     Customer,
     CustomerQuery,
 )
-from cxflow.conversations.service import ConversationService, ConversationSettings
 from cxflow.errors import (
     ConflictError,
     CxflowError,
@@ -55,7 +59,6 @@ from cxflow.flows import (
     compile_flow,
     default_flow,
 )
-from cxflow.service import EventSink, TaskService
 from cxflow.storage import ChangeSet, FullStore, MemoryStore, Store, StoredEvent
 from cxflow.tasks import (
     Board,
@@ -82,7 +85,6 @@ from cxflow.timers import (
     TriggerAction,
     TriggerActionKind,
 )
-from cxflow.timers.worker import TimerWorker
 
 __version__ = "0.1.0.dev0"
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+from cxflow.app.assignment import AssignmentService
+from cxflow.app.tasks import TaskService
 from cxflow.assignment import (
     Agent,
-    AssignmentService,
     AssignmentSettings,
     Decision,
     Presence,
@@ -26,7 +27,6 @@ from cxflow.assignment import (
 from cxflow.clock import TestClock
 from cxflow.errors import MoveRefused
 from cxflow.flows.templates import default_flow
-from cxflow.service import TaskService
 from cxflow.storage.memory import MemoryStore
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import Board, TaskQuery

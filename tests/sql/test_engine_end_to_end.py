@@ -32,7 +32,7 @@ from cxflow import (
     TenantSettings,
     TestClock,
 )
-from cxflow.assignment.service import no_answer_timer_id
+from cxflow.app.assignment import no_answer_timer_id
 from cxflow.conversations.autoclose import autoclose_timer_id
 from cxflow.storage.sql import SqlStore, sqlite_engine
 from cxflow.timers.model import TimerState

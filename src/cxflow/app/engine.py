@@ -26,24 +26,25 @@ from typing import Any
 import attrs
 
 from cxflow import _validate as v
-from cxflow.app.reactors.assignment import AssignmentSync
-from cxflow.app.retry import RetryPolicy
-from cxflow.app.unit import EventSink, Writer
-from cxflow.assignment.service import (
+from cxflow.app.assignment import (
     NO_ANSWER_TIMER_KIND,
     AssignmentBackend,
     AssignmentService,
-    AssignmentSettings,
     SchedulerCache,
 )
+from cxflow.app.conversations import ConversationService
+from cxflow.app.reactors.assignment import AssignmentSync
+from cxflow.app.retry import RetryPolicy
+from cxflow.app.tasks import TaskService
+from cxflow.app.unit import EventSink, Writer
+from cxflow.app.worker import TimerHandler, TimerWorker, UnitTimerHandler
+from cxflow.assignment.settings import AssignmentSettings
 from cxflow.clock import Clock, SystemClock
-from cxflow.conversations.service import ConversationService, ConversationSettings
+from cxflow.conversations.settings import ConversationSettings
 from cxflow.errors import ValidationError
-from cxflow.service import TaskService
 from cxflow.storage.protocols import FullStore
 from cxflow.timers.model import TimerFire
 from cxflow.timers.sla import SlaPolicy
-from cxflow.timers.worker import TimerHandler, TimerWorker, UnitTimerHandler
 
 __all__ = ["Engine", "Session", "TenantSettings"]
 

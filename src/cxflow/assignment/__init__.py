@@ -6,14 +6,12 @@
   ``Strategy`` protocol for your own;
 - ``scheduler``: ``Scheduler``, the in-memory engine (the heap), its
   ``Decision`` and ``Explanation``;
-- ``service``: ``AssignmentService``, which keeps every tenant's scheduler
-  durable in a store, with ``AssignmentSettings`` per tenant.
+- ``settings``: ``AssignmentSettings``, a tenant's routing configuration.
 
-The package imports only the pure core; the service names are loaded on first
-use, so storage adapters and the application layer import it without cycles.
+This package is the pure core. ``AssignmentService``, which keeps every
+tenant's scheduler durable in a store, is in the application layer
+(``cxflow.app.assignment``; also exported by ``cxflow``).
 """
-
-from typing import TYPE_CHECKING, Any
 
 from cxflow.assignment.model import (
     MAX_CAPACITY,
@@ -24,6 +22,7 @@ from cxflow.assignment.model import (
     Routing,
 )
 from cxflow.assignment.scheduler import Candidate, Decision, Explanation, Scheduler, queue_key
+from cxflow.assignment.settings import AssignmentSettings
 from cxflow.assignment.strategies import (
     ANY,
     AgentState,
@@ -36,43 +35,12 @@ from cxflow.assignment.strategies import (
     Tag,
 )
 
-if TYPE_CHECKING:
-    from cxflow.assignment.service import (
-        NO_ANSWER_TIMER_KIND,
-        AssignmentBackend,
-        AssignmentService,
-        AssignmentSettings,
-        no_answer_timer_id,
-    )
-
-_SERVICE_NAMES = frozenset(
-    {
-        "NO_ANSWER_TIMER_KIND",
-        "AssignmentBackend",
-        "AssignmentService",
-        "AssignmentSettings",
-        "no_answer_timer_id",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SERVICE_NAMES:
-        from cxflow.assignment import service
-
-        return getattr(service, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "ANY",
     "MAX_CAPACITY",
     "MAX_PROFICIENCY",
-    "NO_ANSWER_TIMER_KIND",
     "Agent",
     "AgentState",
-    "AssignmentBackend",
-    "AssignmentService",
     "AssignmentSettings",
     "Candidate",
     "Decision",
@@ -88,6 +56,5 @@ __all__ = [
     "SkillBased",
     "Strategy",
     "Tag",
-    "no_answer_timer_id",
     "queue_key",
 ]

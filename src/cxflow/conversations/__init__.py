@@ -12,6 +12,7 @@ from cxflow.conversations.autoclose import (
 )
 from cxflow.conversations.model import AuthorKind, Conversation, ConversationState, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.conversations.settings import ConversationSettings
 
 __all__ = [
     "AuthorKind",
@@ -21,6 +22,7 @@ __all__ = [
     "AutoCloseSetting",
     "Conversation",
     "ConversationQuery",
+    "ConversationSettings",
     "ConversationState",
     "Customer",
     "CustomerQuery",

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from cxflow.app.unit import EventSink
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.events import Event
 from cxflow.flows.model import Flow, Material, Status, StatusKind, TodoTemplate
-from cxflow.service import EventSink
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.timers.model import Timer

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import attrs
 
+from cxflow.app.assignment import AssignmentService
 from cxflow.app.unit import UnitOfWork
-from cxflow.assignment.service import AssignmentService
 from cxflow.conversations.model import Conversation
 
 __all__ = ["AssignmentDelta", "AssignmentSync", "delta"]

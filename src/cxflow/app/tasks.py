@@ -33,7 +33,13 @@ from cxflow.timers import sla as sla_clocks
 from cxflow.timers.model import Timer, plan_timer
 from cxflow.timers.sla import SlaClock, SlaPolicy
 
-__all__ = ["EventSink", "TaskService"]
+__all__ = [
+    "OVERDUE_TIMER_KIND",
+    "TASK_SLA_TIMER_KIND",
+    "TaskService",
+    "overdue_timer_id",
+    "task_sla_timer_id",
+]
 
 
 TASK_SLA_TIMER_KIND = "task.sla"

@@ -21,11 +21,13 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.app.worker import TimerHandler
 from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
 from cxflow.conversations import autoclose, commands
 from cxflow.conversations.model import AuthorKind, Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.conversations.settings import ConversationSettings
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import (
     Event,
@@ -43,11 +45,16 @@ from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.tasks.model import Priority
 from cxflow.timers import sla as sla_clocks
 from cxflow.timers.model import Timer, plan_timer
-from cxflow.timers.sla import SlaClock, SlaMetric, SlaPolicy
-from cxflow.timers.triggers import TimeTrigger, trigger_timer_id
-from cxflow.timers.worker import TimerHandler
+from cxflow.timers.sla import SlaClock, SlaMetric
+from cxflow.timers.triggers import trigger_timer_id
 
-__all__ = ["MESSAGE_CLOCK_SKEW", "ConversationService", "ConversationSettings"]
+__all__ = [
+    "MESSAGE_CLOCK_SKEW",
+    "SLA_TIMER_KIND",
+    "TRIGGER_TIMER_KIND",
+    "ConversationService",
+    "sla_timer_id",
+]
 
 MESSAGE_CLOCK_SKEW = timedelta(seconds=30)
 """How far after the clock's now a recorded message's instant may lie (host
@@ -73,21 +80,7 @@ def sla_timer_id(metric: SlaMetric, conversation_id: str) -> str:
     return f"{SLA_TIMER_KIND}:{metric.value}:{conversation_id}"
 
 
-@attrs.frozen(kw_only=True)
-class ConversationSettings:
-    """A tenant's automation: auto-close policy, SLA policy and time triggers
-    (each optional)."""
-
-    autoclose: autoclose.AutoClosePolicy | None = None
-    sla: SlaPolicy | None = None
-    triggers: tuple[TimeTrigger, ...] = attrs.field(
-        default=(), converter=v.to_tuple, validator=v.tuple_of(TimeTrigger)
-    )
-
-    def __attrs_post_init__(self) -> None:
-        ids = [trigger.id for trigger in self.triggers]
-        if len(set(ids)) != len(ids):
-            raise ValidationError("triggers", "trigger ids must be unique")
+_NO_AUTOMATION = ConversationSettings()
 
 
 def _micros(value: timedelta | None) -> int:
@@ -118,7 +111,7 @@ class ConversationService:
         clock: Clock | None = None,
         sink: EventSink | None = None,
         settings: ConversationSettings | Callable[[str], ConversationSettings] = (
-            ConversationSettings()
+            _NO_AUTOMATION
         ),
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         *,

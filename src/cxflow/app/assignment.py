@@ -26,16 +26,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import attrs
 
 from cxflow import _validate as v
 from cxflow.app.unit import EventSink, UnitOfWork, Writer
-from cxflow.assignment.model import Agent, Presence, QueuePolicy, Routing
+from cxflow.app.worker import TimerHandler
+from cxflow.assignment.model import Agent, Presence, Routing
 from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
-from cxflow.assignment.strategies import LeastLoad, Strategy
+from cxflow.assignment.settings import AssignmentSettings
 from cxflow.clock import Clock, SystemClock, duration_us
 from cxflow.conversations import commands as conversation_commands
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -55,7 +56,6 @@ from cxflow.storage.protocols import (
     require_tenant,
 )
 from cxflow.timers.model import Timer, plan_timer
-from cxflow.timers.worker import TimerHandler
 
 __all__ = [
     "NO_ANSWER_TIMER_KIND",
@@ -70,6 +70,8 @@ NO_ANSWER_TIMER_KIND = "assignment.no_answer"
 
 log = logging.getLogger("cxflow.assignment")
 
+_DEFAULT_SETTINGS = AssignmentSettings()
+
 
 def no_answer_timer_id(conversation_id: str) -> str:
     """The id of a conversation's no-answer timer."""
@@ -80,67 +82,6 @@ def no_answer_timer_id(conversation_id: str) -> str:
 class AssignmentBackend(AssignmentStore, ChangeWriter, Protocol):
     """What ``AssignmentService`` needs of a store (``TimerStore`` too when
     ``AssignmentSettings.no_answer_after`` is set)."""
-
-
-def _strategy(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, Strategy):
-        raise ValidationError(attribute.name, "expected a Strategy (name, rank and describe)")
-
-
-def _group_strategies(
-    _inst: Any, attribute: attrs.Attribute[Any], value: Any
-) -> None:
-    if not isinstance(value, dict):
-        raise ValidationError(attribute.name, "expected a mapping of group to Strategy")
-    for group, strategy in value.items():
-        v.check_name(group, f"{attribute.name} key")
-        if not isinstance(strategy, Strategy):
-            raise ValidationError(f"{attribute.name}[{group}]", "expected a Strategy")
-
-
-def _no_answer_after(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, timedelta) or not (
-        timedelta(seconds=10) <= value <= timedelta(days=1)
-    ):
-        raise ValidationError(
-            attribute.name, f"expected None or a duration from 10 seconds to 1 day, got {value!r}"
-        )
-
-
-@attrs.frozen(kw_only=True)
-class AssignmentSettings:
-    """A tenant's routing: the default ``strategy``, strategies of single
-    groups (``group_strategies``), the queue ``policy``, and
-    ``no_answer_after``: how long an assignee may leave a conversation
-    unanswered before it goes back to the queue (``None``: forever).
-
-    ``sync_conversations``: when true and the store also keeps conversations
-    (``ConversationStore``), every change of holder sets the conversation's
-    ``assignee`` in the same commit, with a ``conversation.assigned`` event.
-    Routed conversations without a conversation record are left alone. It
-    costs one more read per decision."""
-
-    strategy: Strategy = attrs.field(factory=LeastLoad, validator=_strategy)
-    group_strategies: dict[str, Strategy] = attrs.field(
-        factory=dict, converter=v.to_dict, validator=_group_strategies
-    )
-    policy: QueuePolicy = attrs.field(factory=QueuePolicy, validator=v.instance_of(QueuePolicy))
-    no_answer_after: timedelta | None = attrs.field(default=None, validator=_no_answer_after)
-    sync_conversations: bool = attrs.field(default=False, validator=v.boolean)
-
-    def new_scheduler(
-        self, agents: Iterable[Agent] = (), routings: Iterable[Routing] = ()
-    ) -> Scheduler:
-        """A scheduler with these settings, restored from ``agents`` and ``routings``."""
-        return Scheduler.restore(
-            agents,
-            routings,
-            strategy=self.strategy,
-            group_strategies=self.group_strategies,
-            policy=self.policy,
-        )
 
 
 @attrs.define
@@ -235,7 +176,7 @@ class AssignmentService:
         clock: Clock | None = None,
         sink: EventSink | None = None,
         settings: AssignmentSettings | Callable[[str], AssignmentSettings] = (
-            AssignmentSettings()
+            _DEFAULT_SETTINGS
         ),
         *,
         writer: Writer | None = None,
