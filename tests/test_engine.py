@@ -221,3 +221,72 @@ def test_sla_durations_keep_every_microsecond() -> None:
     s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
     activated = [e.event for e in s.store.read_events(TENANT) if isinstance(e.event, SlaActivated)]
     assert [event.target_us for event in activated] == [3_600_000_249]
+
+
+# -- SLA warnings after downtime ------------------------------------------------
+
+
+def test_a_tick_after_downtime_gives_the_missed_warning_late_then_the_breach() -> None:
+    clock = TestClock(START)
+    policy = SlaPolicy(
+        id="std",
+        calendar=BusinessCalendar.always("UTC"),
+        rules=[SlaRule(targets=SlaTargets(first_response=timedelta(hours=1)))],
+        warn_before=timedelta(minutes=15),
+    )
+    s = session(TenantSettings(conversations=ConversationSettings(sla=policy)), clock)
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
+    clock.advance(hours=3)  # the workers were down across the warning and the breach
+    s.tick(TENANT)
+    sla = [e.event for e in s.store.read_events(TENANT, limit=100) if e.event.type in
+           ("sla.warning", "sla.breached")]
+    assert [(event.type, getattr(event, "late", None)) for event in sla] == [
+        ("sla.warning", True), ("sla.breached", None)
+    ]
+    clock.advance(hours=1)
+    assert s.tick(TENANT) == []  # warned once, breached once
+
+
+def test_a_warning_on_time_is_not_late_and_not_repeated_at_the_breach() -> None:
+    clock = TestClock(START)
+    policy = SlaPolicy(
+        id="std",
+        calendar=BusinessCalendar.always("UTC"),
+        rules=[SlaRule(targets=SlaTargets(first_response=timedelta(hours=1)))],
+        warn_before=timedelta(minutes=15),
+    )
+    s = session(TenantSettings(conversations=ConversationSettings(sla=policy)), clock)
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
+    clock.advance(minutes=50)
+    s.tick(TENANT)
+    clock.advance(minutes=20)
+    s.tick(TENANT)
+    sla = [e.event for e in s.store.read_events(TENANT, limit=100) if e.event.type in
+           ("sla.warning", "sla.breached")]
+    assert [(event.type, getattr(event, "late", None)) for event in sla] == [
+        ("sla.warning", False), ("sla.breached", None)
+    ]
+
+
+def test_a_task_sla_warning_missed_by_downtime_comes_late_with_the_breach() -> None:
+    from cxflow import default_flow
+
+    clock = TestClock(START)
+    policy = SlaPolicy(
+        id="task",
+        calendar=BusinessCalendar.always("UTC"),
+        rules=[SlaRule(targets=SlaTargets(resolution=timedelta(hours=4)))],
+        warn_before=timedelta(minutes=30),
+    )
+    s = session(TenantSettings(task_sla=policy), clock)
+    s.tasks.create_flow(TENANT, default_flow("order_issue"), by="admin")
+    s.tasks.create_task(TENANT, flow_id="order_issue", title="Refund", by="mina")
+    clock.advance(hours=5)
+    s.tick(TENANT)
+    changes = [(e.event.change, e.event.late) for e in s.store.read_events(TENANT, limit=100)
+               if e.event.type == "task.sla_changed"]
+    assert changes == [("activated", False), ("warned", True), ("breached", False)]

@@ -428,9 +428,12 @@ class SlaStopped(SlaEvent):
 
 @attrs.frozen(kw_only=True, slots=False)
 class SlaWarning(SlaEvent):
-    """The breach is near (the policy's ``warn_before`` ahead of ``due_at``)."""
+    """The breach is near (the policy's ``warn_before`` ahead of ``due_at``).
+    ``late``: emitted with the breach, because no tick ran between the warning
+    instant and the breach (downtime)."""
 
     type: ClassVar[str] = "sla.warning"
+    late: bool = False
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -456,6 +459,8 @@ class TaskSlaChanged(TaskEvent):
     consumed_us: int
     due_at: datetime | None = None
     escalation: tuple[str, ...] = ()
+    late: bool = False
+    """On ``warned``: given with the breach, no tick ran in between (downtime)."""
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -556,10 +556,12 @@ class ConversationService:
                 conversation, sla=tuple(clocks), updated_at=at, version=conversation.version + 1
             )
             extra = {"escalation": policy.escalation} if what == "breached" else {}
-            event = self._sla_event(updated, what, checked, at, **extra)
+            events = [self._sla_event(updated, what, checked, at, **extra)]
+            if sla_clocks.missed_warning(clock, what):
+                events.insert(0, self._sla_event(updated, "warned", checked, at, late=True))
             fired = timer.fired(at)
             return self._without_timer(
-                self._settle(tenant, updated, updated, [event], at, timers=(fired,)), timer.id
+                self._settle(tenant, updated, updated, events, at, timers=(fired,)), timer.id
             )
         return ChangeSet()
 

@@ -56,7 +56,13 @@ def task_sla_timer_id(task_id: str) -> str:
 
 
 def _task_sla_event(
-    task: Task, change: str, clock: SlaClock, at: datetime, *, escalation: tuple[str, ...] = ()
+    task: Task,
+    change: str,
+    clock: SlaClock,
+    at: datetime,
+    *,
+    escalation: tuple[str, ...] = (),
+    late: bool = False,
 ) -> TaskSlaChanged:
     micro = timedelta(microseconds=1)
     return TaskSlaChanged(
@@ -66,6 +72,7 @@ def _task_sla_event(
         consumed_us=clock.consumed // micro,
         due_at=clock.due_at,
         escalation=escalation,
+        late=late,
         at=at,
         by="cxflow",
         task_id=task.id,
@@ -274,8 +281,10 @@ class TaskService:
             return ChangeSet()
         updated = commands.evolve_task(task, at, sla=(checked,))
         escalation = policy.escalation if what == "breached" else ()
-        event = _task_sla_event(updated, what, checked, at, escalation=escalation)
-        changes = self._settle(tenant, task, updated, [event], at, timers=(timer.fired(at),))
+        events = [_task_sla_event(updated, what, checked, at, escalation=escalation)]
+        if sla_clocks.missed_warning(task.sla[0], what):
+            events.insert(0, _task_sla_event(updated, "warned", checked, at, late=True))
+        changes = self._settle(tenant, task, updated, events, at, timers=(timer.fired(at),))
         # The worker writes the fired version itself; keep what follows it.
         return attrs.evolve(changes, timers=changes.timers[1:])
 

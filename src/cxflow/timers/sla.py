@@ -241,19 +241,35 @@ def end_clock(policy: SlaPolicy, clock: SlaClock, at: datetime, state: SlaClockS
 
 def check_clock(policy: SlaPolicy, clock: SlaClock, at: datetime) -> tuple[SlaClock, str | None]:
     """At ``at`` (a timer fired): warn or breach when due. Returns the clock and
-    ``"warned"``, ``"breached"`` or ``None`` (nothing was due: a stale fire)."""
+    ``"warned"``, ``"breached"`` or ``None`` (nothing was due: a stale fire).
+
+    A breach found before its warning was given (the tick ran late, past both
+    instants) marks the clock warned as well: see :func:`missed_warning`."""
     if clock.state is not SlaClockState.RUNNING:
         return clock, None
     assert clock.due_at is not None
     if clock.due_at <= at:
         breached = pause_clock(policy, clock, at)
         return (
-            attrs.evolve(breached, state=SlaClockState.BREACHED, due_at=clock.due_at, ended_at=at),
+            attrs.evolve(
+                breached,
+                state=SlaClockState.BREACHED,
+                due_at=clock.due_at,
+                ended_at=at,
+                warned=clock.warned or clock.warn_at is not None,
+            ),
             "breached",
         )
     if clock.warn_at is not None and not clock.warned and clock.warn_at <= at:
         return attrs.evolve(clock, warned=True), "warned"
     return clock, None
+
+
+def missed_warning(before: SlaClock, what: str | None) -> bool:
+    """True when ``check_clock`` found ``before`` breached although its warning
+    was never given: the warning is then due too, emitted late, just before the
+    breach, so reports built from events see every warning after downtime."""
+    return what == "breached" and before.warn_at is not None and not before.warned
 
 
 @attrs.frozen(kw_only=True)
