@@ -25,22 +25,32 @@ MAX_PAGE_SIZE = 1000
 
 
 class TaskSort(enum.Enum):
-    """Sort orders of the list view (ties broken by task id)."""
+    """Sort orders of the list view (ties broken by task id).
+
+    ``TaskQuery.descending`` reverses an order, except that tasks without a
+    due date stay after those with one (within each priority for
+    ``PRIORITY``): a descending due-date list starts with the latest due date,
+    not with the tasks that have none."""
 
     PRIORITY = "priority"
-    """High first, then earliest due date (no due date last), then oldest."""
+    """High first, then earliest due date (no due date last), then oldest.
+    Descending: low first, then latest due date (no due date still last),
+    then newest."""
     DUE_AT = "due_at"
-    """Earliest due date first; tasks without a due date last."""
+    """Earliest due date first; tasks without a due date last (oldest first).
+    Descending: latest due date first; tasks without one still last (newest
+    first)."""
     CREATED_AT = "created_at"
     UPDATED_AT = "updated_at"
     TITLE = "title"
 
 
-def _due_key(task: Task) -> tuple[bool, datetime]:
-    # (has no due date, due date) sorts tasks without a due date last.
+def _due_key(task: Task, descending: bool = False) -> tuple[bool, datetime]:
+    """(after the dated ones, due date or creation) for a sort that is
+    ``reverse=descending``: tasks without a due date sort last either way."""
     if task.due_at is None:
-        return (True, task.created_at)
-    return (False, task.due_at)
+        return (not descending, task.created_at)
+    return (descending, task.due_at)
 
 
 def board_order(task: Task) -> tuple[Any, ...]:
@@ -55,6 +65,8 @@ class TaskQuery:
     ``None`` means "any" for every filter except ``deleted``, whose default
     ``False`` hides soft-deleted tasks (``True``: only deleted; ``None``: both).
     The ``overdue`` filter needs ``at``, the instant it is evaluated for.
+    ``descending`` reverses the ``sort`` order, keeping tasks without a due
+    date last (see ``TaskSort``).
     """
 
     flow_id: str | None = None
@@ -112,12 +124,15 @@ class TaskQuery:
         return True
 
     def sort_key(self, task: Task) -> tuple[Any, ...]:
-        """The key tasks are sorted by (ascending; reversed when ``descending``)."""
+        """The key ``apply`` sorts by, with ``reverse=self.descending``. It
+        depends on ``descending`` only to keep tasks without a due date last."""
         match self.sort:
             case TaskSort.PRIORITY:
-                return board_order(task)
+                return (
+                    task.priority.rank, _due_key(task, self.descending), task.created_at, task.id
+                )
             case TaskSort.DUE_AT:
-                return (_due_key(task), task.id)
+                return (_due_key(task, self.descending), task.id)
             case TaskSort.CREATED_AT:
                 return (task.created_at, task.id)
             case TaskSort.UPDATED_AT:

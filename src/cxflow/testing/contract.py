@@ -556,6 +556,18 @@ SORTED_LIVE_IDS: dict[TaskSort, list[str]] = {
     TaskSort.TITLE: ["t04", "t08", "t02", "t05", "t06", "t01", "t09", "t10", "t03"],
 }
 
+# ``descending=True``: the reverse, except that tasks without a due date (t03,
+# t06) stay after the dated ones (within their priority for PRIORITY).
+DESCENDING_LIVE_IDS: dict[TaskSort, list[str]] = {
+    # low, normal, high; latest due date first, then none; newest, then id
+    TaskSort.PRIORITY: ["t08", "t03", "t10", "t09", "t02", "t05", "t01", "t04", "t06"],
+    # latest due date first, ties newest then id; no due date last, newest first
+    TaskSort.DUE_AT: ["t01", "t10", "t09", "t02", "t05", "t08", "t04", "t06", "t03"],
+    TaskSort.CREATED_AT: SORTED_LIVE_IDS[TaskSort.CREATED_AT][::-1],
+    TaskSort.UPDATED_AT: SORTED_LIVE_IDS[TaskSort.UPDATED_AT][::-1],
+    TaskSort.TITLE: SORTED_LIVE_IDS[TaskSort.TITLE][::-1],
+}
+
 _AT_DAY_PLUS_1H = T0 + 25 * HOUR
 _AT_DAY = T0 + 24 * HOUR
 
@@ -651,8 +663,27 @@ class TaskQueryContract(_StoreFactory):
         self, store: Store, tasks: dict[str, Task], sort: TaskSort
     ) -> None:
         query = TaskQuery(sort=sort, descending=True)
-        assert self.query_ids(store, query) == SORTED_LIVE_IDS[sort][::-1]
+        assert self.query_ids(store, query) == DESCENDING_LIVE_IDS[sort]
         assert store.query_tasks(self.tenant, query) == query.apply(tasks.values())
+
+    @pytest.mark.parametrize("sort", [TaskSort.PRIORITY, TaskSort.DUE_AT], ids=lambda s: s.value)
+    def test_descending_keeps_tasks_without_a_due_date_last(
+        self, store: Store, sort: TaskSort
+    ) -> None:
+        """Regression: descending once put the tasks without a due date first."""
+        flow = sample_flow()
+        self.commit(store, flows=(flow,))
+        for task_id, due, created in [("dated-soon", 24, 0), ("undated-old", None, 1),
+                                      ("dated-late", 48, 2), ("undated-new", None, 3)]:
+            task = sample_task(flow, task_id, at=T0 + created * HOUR,
+                               due_at=None if due is None else T0 + due * HOUR)
+            self.commit(store, tasks=(task,))
+        assert self.query_ids(store, TaskQuery(sort=sort)) == [
+            "dated-soon", "dated-late", "undated-old", "undated-new"
+        ]
+        assert self.query_ids(store, TaskQuery(sort=sort, descending=True)) == [
+            "dated-late", "dated-soon", "undated-new", "undated-old"
+        ]
 
     def test_query_returns_full_latest_snapshots(
         self, store: Store, tasks: dict[str, Task]

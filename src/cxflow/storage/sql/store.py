@@ -392,7 +392,8 @@ class SqlStore:
             title: sa.ColumnElement[Any] = c.title_key.collate("C")
         else:
             task_id, title = c.task_id, c.title_key
-        no_due = sa.case((c.due_at_us.is_(None), 1), else_=0)
+        # Tasks without a due date last in both directions, as TaskQuery.sort_key.
+        no_due = sa.case((c.due_at_us.is_(None), 1), else_=0).asc()
         due_or_created = sa.func.coalesce(c.due_at_us, c.created_at_us)
         keys: list[sa.ColumnElement[Any]]
         match query.sort:
@@ -406,7 +407,8 @@ class SqlStore:
                 keys = [c.updated_at_us, task_id]
             case TaskSort.TITLE:
                 keys = [title, task_id]
-        return [key.desc() for key in keys] if query.descending else [key.asc() for key in keys]
+        direction = sa.desc if query.descending else sa.asc
+        return [key if key is no_due else direction(key) for key in keys]
 
     # -- conversations and customers ---------------------------------------------------
 
