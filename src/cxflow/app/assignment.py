@@ -122,7 +122,13 @@ class SchedulerCache:
 
     def put(self, tenant: str, state: _Tenant) -> None:
         """Cache ``state`` for ``tenant`` (hold its lock)."""
-        self._tenants[tenant] = state
+        with self._guard:
+            self._tenants[tenant] = state
+
+    def put_back(self, tenant: str, state: _Tenant) -> None:
+        """Cache ``state`` unless another unit cached a scheduler meanwhile."""
+        with self._guard:
+            self._tenants.setdefault(tenant, state)
 
     def drop(self, tenant: str) -> None:
         """Forget ``tenant``'s scheduler: the next unit rebuilds it from the store."""
@@ -515,9 +521,11 @@ class AssignmentService:
         the store match it: agents, routing records, no-answer timers, events,
         conversations' assignees, and the routing version + 1. Once per unit.
 
-        The tenant's scheduler is locked until the unit ends; if the unit fails
-        the scheduler is dropped (the next unit rebuilds it from the store),
-        and once it commits the scheduler reflects the new routing version."""
+        The tenant's scheduler is locked until the unit ends and taken out of
+        the cache until its changes are durable: then it goes back at the new
+        routing version. If the unit fails, or the host's transaction it
+        wrote in rolls back, it is dropped and the next unit rebuilds it from
+        the store."""
         if unit.routing_staged:
             raise ConflictError("one unit of work stages assignment once")
         unit.routing_staged = True
@@ -527,18 +535,20 @@ class AssignmentService:
         unit.on_finish(lock.release)
         unit.on_abort(lambda: self._schedulers.drop(tenant))
         state = self._tenant(tenant)
+        self._schedulers.drop(tenant)  # no other unit may see it before it is durable
         work = _Work(tenant, state.scheduler, state.settings, unit.at, by)
         work.answered.update(answered)
         op(work)
         changes = self._changes(work, state.version + 1, work.answered, skip_timer, unit)
         unit.add(changes)
-        if changes.routing_version is not None:
-            version = changes.routing_version
+        version = changes.routing_version
 
-            def advance() -> None:
+        def durable() -> None:
+            if version is not None:
                 state.version = version
+            self._schedulers.put_back(tenant, state)
 
-            unit.on_commit(advance)
+        unit.on_commit(durable)
         return work.decisions
 
     def _changes(

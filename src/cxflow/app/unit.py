@@ -32,7 +32,13 @@ from cxflow.clock import Clock, ensure_aware
 from cxflow.conversations.model import Conversation
 from cxflow.errors import ConflictError, NotFound
 from cxflow.events import Event
-from cxflow.storage.protocols import ChangeSet, ChangeWriter, ConversationStore, require_tenant
+from cxflow.storage.protocols import (
+    ChangeSet,
+    ChangeWriter,
+    ConversationStore,
+    HostTransaction,
+    require_tenant,
+)
 
 __all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer"]
 
@@ -156,15 +162,19 @@ class UnitOfWork:
         self._events.extend(events)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` right after the commit succeeds (before publishing)."""
+        """Run ``callback`` once the commit is durable: right after it, or, when
+        the store wrote inside the host's transaction (``HostTransaction``),
+        when the host commits."""
         self._on_commit.append(callback)
 
     def on_abort(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when this attempt fails, whatever the reason."""
+        """Run ``callback`` when this attempt fails, whatever the reason, or the
+        host's transaction it wrote in rolls back."""
         self._on_abort.append(callback)
 
     def on_finish(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once this attempt ends, committed or not (last)."""
+        """Run ``callback`` once this attempt ends, committed or not (before the
+        host's transaction ends)."""
         self._on_finish.append(callback)
 
     def change_set(self) -> ChangeSet:
@@ -183,10 +193,20 @@ class UnitOfWork:
             events=self._events,
         )
 
-    def _end(self, committed: bool) -> None:
+    def _committed(self) -> None:
+        for callback in self._on_commit:
+            callback()
+
+    def _aborted(self) -> None:
+        for callback in self._on_abort:
+            callback()
+
+    def _end(self, committed: bool, outcome: HostTransaction | None) -> None:
         try:
-            for callback in self._on_commit if committed else self._on_abort:
-                callback()
+            if not committed:
+                self._aborted()
+            elif outcome is None or not outcome.on_outcome(self._committed, self._aborted):
+                self._committed()
         finally:
             for callback in self._on_finish:
                 callback()
@@ -217,6 +237,8 @@ class Writer:
         self.sink = sink
         self.retry = retry if retry is not None else RetryPolicy()
         self.reactors = tuple(reactors)
+        # Checked once: a runtime protocol check costs tens of microseconds.
+        self._outcome = store if isinstance(store, HostTransaction) else None
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
@@ -275,5 +297,5 @@ class Writer:
                 raise _RaceLost() from exc
             committed = True
         finally:
-            unit._end(committed)
+            unit._end(committed, self._outcome)
         return value, changes

@@ -34,6 +34,7 @@ conversations and timers; ``AssignmentStore`` stands alone for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -55,6 +56,7 @@ __all__ = [
     "ChangeSet",
     "ConversationStore",
     "FullStore",
+    "HostTransaction",
     "TimerStore",
     "ChangeWriter",
     "EventOutbox",
@@ -287,6 +289,22 @@ class ChangeWriter(Protocol):
         routing is not stored; or when ``routing_version`` does not follow the
         stored one. It then writes nothing. An empty change set is a no-op.
         """
+        ...
+
+
+@runtime_checkable
+class HostTransaction(Protocol):
+    """Optional tier of a store that can write inside a transaction its caller
+    owns (``SqlStore`` on a host's ``Connection``): such a commit is durable
+    only once the host commits. cxflow uses it to keep in-memory state (the
+    assignment schedulers) in line with what the database really keeps."""
+
+    def on_outcome(self, committed: Callable[[], None], discarded: Callable[[], None]) -> bool:
+        """After a ``commit``: if it wrote inside a transaction the caller owns,
+        arrange for ``committed`` to run once that transaction commits, or
+        ``discarded`` once it, or a savepoint around the write, rolls back, and
+        return True. Return False when the commit is durable already (the
+        callbacks are not kept)."""
         ...
 
 

@@ -8,7 +8,7 @@ works inside the host's transaction: see ``SqlStore``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -126,6 +126,9 @@ class SqlStore:
         if not isinstance(bind, sa.Engine | sa.Connection):
             raise ValidationError("bind", "expected a SQLAlchemy Engine or Connection")
         self._bind = bind
+        self._last_commit_in_host = False
+        self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        self._listening = False
 
     @property
     def bind(self) -> sa.Engine | sa.Connection:
@@ -569,6 +572,8 @@ class SqlStore:
         event_rows = [_event_row(event) for event in changes.events]
         if not changes:
             return
+        in_host = isinstance(self._bind, sa.Connection) and self._bind.in_transaction()
+        self._last_commit_in_host = False
         with self._writing("commit") as conn:
             # The fence first: a scheduler that lost the race fails before writing more.
             if changes.routing_version is not None:
@@ -582,6 +587,36 @@ class SqlStore:
             _write_records(conn, routings, "routing", tenant, routing_rows)
             _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
+        self._last_commit_in_host = in_host
+
+    def on_outcome(self, committed: Callable[[], None], discarded: Callable[[], None]) -> bool:
+        """``HostTransaction``: after a ``commit`` written inside the host's
+        transaction (a ``Connection`` with a transaction open), run ``committed``
+        when the host commits it, or ``discarded`` when the host rolls it back
+        or rolls back to a savepoint (conservatively: maybe one around
+        cxflow's write). False, keeping nothing, when the commit was cxflow's
+        own transaction."""
+        if not self._last_commit_in_host:
+            return False
+        connection = self._bind
+        assert isinstance(connection, sa.Connection)
+        if not self._listening:
+            sa.event.listen(connection, "commit", self._host_committed)
+            sa.event.listen(connection, "rollback", self._host_discarded)
+            sa.event.listen(connection, "rollback_savepoint", self._host_discarded)
+            self._listening = True
+        self._pending.append((committed, discarded))
+        return True
+
+    def _host_committed(self, *_args: object) -> None:
+        pending, self._pending = self._pending, []
+        for committed, _discarded in pending:
+            committed()
+
+    def _host_discarded(self, *_args: object) -> None:
+        pending, self._pending = self._pending, []
+        for _committed, discarded in pending:
+            discarded()
 
     def _advance_routing_version(self, conn: sa.Connection, tenant: str, version: int) -> None:
         """Set the tenant's routing version to ``version`` over the stored
