@@ -1,17 +1,39 @@
-"""Shared fixtures: a fixed instant, a test clock, a recording sink, a service.
+"""Shared fixtures: a fixed instant, a test clock, a recording sink, a service;
+and the hypothesis profiles.
 
 Keep this file small; helpers specific to one test module live in that module.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import settings
 
 from cxflow import MemoryStore, TaskService, TestClock
 from cxflow.events import Event
+
+# Hypothesis profiles. ``dev`` (the default) is quick; ``ci`` (when CI=true, as
+# .ci/run sets it) runs hypothesis's own default of 100 examples per property,
+# on top of hypothesis's built-in ci profile (derandomized, no deadline, no
+# example database). CXFLOW_HYPOTHESIS_PROFILE=ci (or dev) picks one explicitly.
+# Modules that deliberately run more examples for a key property ask for a
+# multiple of the profile's count (``2 * settings.default.max_examples``), so
+# both profiles scale them.
+settings.register_profile("dev", max_examples=25)
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
+HYPOTHESIS_PROFILE = os.environ.get("CXFLOW_HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
+)
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE!r} (CXFLOW_HYPOTHESIS_PROFILE, or CI=true)"
+
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 """The instant every test clock starts at."""

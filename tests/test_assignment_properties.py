@@ -733,8 +733,7 @@ class SchedulerMachine(RuleBasedStateMachine):
                 ), f"{state.id} is free for waiting {cid}"
 
 
-_SETTINGS = settings(
-    max_examples=100,
+_SETTINGS = settings(  # examples: the hypothesis profile's (see conftest.py)
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -782,7 +781,7 @@ TestScanStrategies = _machine(
 # -- round-robin spreads the work evenly -----------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(agent_count=st.integers(2, 6), arrivals=st.integers(0, 60), data=st.data())
 def test_round_robin_spreads_equal_agents_within_one(
     agent_count: int, arrivals: int, data: st.DataObject

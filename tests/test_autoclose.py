@@ -503,7 +503,7 @@ def reference_due(
     return AutoCloseDue(rule, at + setting.after) if setting.enabled else None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)  # see conftest.py
 @given(agent=SETTINGS, customer=SETTINGS, messages=MESSAGES)
 def test_due_matches_the_reference_on_random_message_sequences(
     agent: timedelta | None,
@@ -526,7 +526,7 @@ def test_due_matches_the_reference_on_random_message_sequences(
         assert found.deadline == instant + policy.setting(found.rule).after
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @given(agent=SETTINGS, customer=SETTINGS, messages=MESSAGES, offset=st.integers(-60, 60))
 def test_still_due_agrees_with_due_at_any_instant(
     agent: timedelta | None,
@@ -545,7 +545,7 @@ def test_still_due_agrees_with_due_at_any_instant(
         assert still_due(policy, conversation, rule, at) is expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @given(messages=MESSAGES)
 def test_bookkeeping_summarises_the_messages(
     messages: list[tuple[AuthorKind, bool, datetime]],

@@ -24,8 +24,10 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 LUNCH_BREAK = [("09:00", "12:00"), ("13:00", "18:00")]
 CHUSEOK = [date(2026, 9, 24), date(2026, 9, 25), date(2026, 9, 26)]
 
-PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+PROPERTY_SETTINGS = settings(  # 1.5x the hypothesis profile's examples (conftest.py)
+    max_examples=settings.default.max_examples * 3 // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

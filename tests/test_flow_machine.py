@@ -31,8 +31,8 @@ from cxflow.flows import (
 # Deprecated python-statemachine APIs (e.g. ``current_state``) must not be used here.
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
 
-PROPERTY_SETTINGS = settings(
-    max_examples=200,
+PROPERTY_SETTINGS = settings(  # twice the hypothesis profile's examples (conftest.py)
+    max_examples=2 * settings.default.max_examples,
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )

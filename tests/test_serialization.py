@@ -32,8 +32,8 @@ from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_d
 from cxflow.tasks import Priority, Task
 from cxflow.tasks import commands as c
 
-SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+SETTINGS = settings(  # examples: the hypothesis profile's (see conftest.py)
+    deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -291,7 +291,7 @@ def test_task_datetimes_serialise_as_utc_iso_text(task: Task) -> None:
 
 
 @pytest.mark.parametrize("cls", EVENT_CLASSES, ids=lambda cls: cls.type)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=settings.default.max_examples // 4, deadline=None)  # per event class
 @given(data=st.data())
 def test_every_event_class_round_trips_through_json(cls: type[Event], data: st.DataObject) -> None:
     event = data.draw(event_strategy(cls))

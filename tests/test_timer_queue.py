@@ -459,8 +459,7 @@ class TimerQueueMachine(RuleBasedStateMachine):
         assert len(self.queue._heap) <= max(2 * len(self.queue) + 1, 64 + len(self.queue))
 
 
-TimerQueueMachine.TestCase.settings = settings(
-    max_examples=75,
+TimerQueueMachine.TestCase.settings = settings(  # examples: the profile's (conftest.py)
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
