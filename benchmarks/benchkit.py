@@ -1,5 +1,6 @@
 """What every benchmark script shares: the machine description, best-of-N
-rates, and the command line (``--quick`` smoke runs, ``--out`` for results)."""
+rates, and the command line (``--quick`` smoke runs, ``--out`` for results,
+``--json`` for the figures of any run, quick ones included)."""
 
 from __future__ import annotations
 
@@ -55,11 +56,18 @@ def main(
     measure: Callable[[bool], dict[str, Any]],
     render: Callable[[dict[str, Any]], str],
 ) -> int:
-    """Parse ``--quick``/``--out``, measure, print the table and (unless quick)
-    write ``<name>.json`` and ``<name>.md`` to the results directory."""
+    """Parse ``--quick``/``--out``/``--json``, measure, print the table and
+    (unless quick) write ``<name>.json`` and ``<name>.md`` to the results
+    directory; with ``--json DIR``, also write ``<name>.json`` to ``DIR``."""
     parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes nothing")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run, writes no results")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="DIR",
+        help=f"also write {name}.json to DIR, even with --quick (for checking the figures)",
+    )
     args = parser.parse_args(argv)
     result = measure(args.quick)
     table = render(result)
@@ -69,4 +77,7 @@ def main(
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         (args.out / f"{name}.md").write_text(table + "\n")
         print(f"\nwrote {args.out / f'{name}.json'} and {args.out / f'{name}.md'}")
+    if args.json is not None:
+        args.json.mkdir(parents=True, exist_ok=True)
+        (args.json / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -5,6 +5,10 @@
 #
 # Usage: scripts/run-benchmarks.sh            full run, writes results
 #        scripts/run-benchmarks.sh --quick    smoke run of every script, writes nothing
+#        scripts/run-benchmarks.sh --quick --json DIR
+#                                             smoke run writing each script's figures
+#                                             to DIR/<name>.json (.ci/run checks them
+#                                             with CXFLOW_BENCH_RESULTS=DIR pytest -m benchmark)
 #
 # Uses $PYTHON if set, else .venv/bin/python when it exists, else python3 (cxflow
 # must be importable: pip install -e '.[test]'). Any arguments are passed to
