@@ -16,14 +16,14 @@ from hypothesis import settings
 from cxflow import MemoryStore, TaskService, TestClock
 from cxflow.events import Event
 
-# Hypothesis profiles. ``dev`` (the default) is quick; ``ci`` (when CI=true, as
-# .ci/run sets it) runs hypothesis's own default of 100 examples per property,
-# on top of hypothesis's built-in ci profile (derandomized, no deadline, no
-# example database). CXFLOW_HYPOTHESIS_PROFILE=ci (or dev) picks one explicitly.
-# Modules that deliberately run more examples for a key property ask for a
-# multiple of the profile's count (``2 * settings.default.max_examples``), so
-# both profiles scale them.
-settings.register_profile("dev", max_examples=25)
+# Hypothesis profiles. ``dev`` (the default) is quick: 10 examples per property.
+# ``ci`` (when CI=true, as .ci/run sets it) runs 100, on top of hypothesis's
+# built-in ci profile (derandomized, no deadline, no example database).
+# CXFLOW_HYPOTHESIS_PROFILE=ci (or dev) picks one explicitly. Modules that
+# deliberately run more examples for a key property ask for a multiple of the
+# profile's count (``2 * settings.default.max_examples``), so both profiles
+# scale them.
+settings.register_profile("dev", max_examples=10)
 settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
 HYPOTHESIS_PROFILE = os.environ.get("CXFLOW_HYPOTHESIS_PROFILE") or (
     "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"

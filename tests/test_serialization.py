@@ -291,7 +291,7 @@ def test_task_datetimes_serialise_as_utc_iso_text(task: Task) -> None:
 
 
 @pytest.mark.parametrize("cls", EVENT_CLASSES, ids=lambda cls: cls.type)
-@settings(max_examples=settings.default.max_examples // 4, deadline=None)  # per event class
+@settings(max_examples=max(5, settings.default.max_examples // 4), deadline=None)  # per event
 @given(data=st.data())
 def test_every_event_class_round_trips_through_json(cls: type[Event], data: st.DataObject) -> None:
     event = data.draw(event_strategy(cls))
