@@ -13,6 +13,8 @@
 # Uses $PYTHON if set, else .venv/bin/python when it exists, else python3 (cxflow
 # must be importable: pip install -e '.[test]'). Any arguments are passed to
 # every script. Stops at the first script that fails.
+# CXFLOW_BENCH_POSTGRES_URL (a throwaway database: cxflow's tables are dropped and
+# recreated there) adds PostgreSQL to bench_stores.py and bench_service.py.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
