@@ -48,7 +48,7 @@ def flow_definitions(draw: st.DrawFn) -> Flow | None:
     statuses = [
         Status(
             key=key,
-            label=draw(st.sampled_from(["New", "Doing", "Waiting", "Done"])),
+            label=f"{draw(st.sampled_from(['New', 'Doing', 'Waiting', 'Done']))} {key}",
             kind=draw(st.sampled_from(StatusKind)),
             enabled=draw(st.sampled_from([True, True, True, False])),
             todos=[TodoTemplate(text="Check", required=draw(st.booleans()))],
