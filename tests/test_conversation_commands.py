@@ -658,3 +658,12 @@ def test_emitted_events_round_trip_through_serialization() -> None:
     emitted += c.remove_customer_tag(CUSTOMER, "vip", at=T3, by="x")[1]
     assert len(emitted) == 13
     assert [event_from_dict(event_to_dict(e)) for e in emitted] == emitted
+
+
+@pytest.mark.parametrize("bad", ["x\ud800", "\udfffy", "a\x00b", "tab\there"])
+def test_ids_that_no_store_can_keep_are_refused(bad: str) -> None:
+    from cxflow.conversations.model import Customer
+
+    with pytest.raises(ValidationError) as caught:
+        Customer(id=bad)
+    assert caught.value.field == "id"

@@ -18,6 +18,9 @@ from cxflow.errors import ValidationError
 
 KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\Z")
+_UNSTORABLE_IN_IDS = re.compile("[\x00-\x1f\ud800-\udfff]")
+"""Control characters and lone surrogates (no database keeps the latter)."""
+_UNSTORABLE_IN_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def check_text(value: object, field: str) -> str:
@@ -37,18 +40,18 @@ def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -
 
 
 def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A record id: text of 1 to 200 characters without leading/trailing space or
-    control characters."""
+    """A record id: text of 1 to 200 characters without leading/trailing space,
+    control characters or lone surrogates."""
     if (
         not isinstance(value, str)
         or not 1 <= len(value) <= 200
         or value != value.strip()
-        or any(ord(ch) < 32 for ch in value)
+        or _UNSTORABLE_IN_IDS.search(value) is not None
     ):
         raise ValidationError(
             attribute.name,
-            f"{value!r} is not a valid id (1-200 characters, no surrounding spaces "
-            "or control characters)",
+            f"{value!r} is not a valid id (1-200 characters, no surrounding spaces, "
+            "control characters or lone surrogates)",
         )
 
 
@@ -64,7 +67,7 @@ def check_name(value: object, field: str) -> str:
         not isinstance(value, str)
         or not value.strip()
         or len(value) > MAX_NAME
-        or any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+        or _UNSTORABLE_IN_NAMES.search(value) is not None
     ):
         raise ValidationError(
             field,
@@ -205,7 +208,11 @@ def tuple_of(kind: type[Any]) -> Any:
 def to_tuple(value: Iterable[Any]) -> Any:
     """Converter: a list or other iterable becomes a tuple (so callers may pass
     lists); anything else is left for the field's validator to refuse by name."""
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes | dict):
+    if type(value) is tuple:
+        return value
+    if type(value) is list or (
+        isinstance(value, Iterable) and not isinstance(value, str | bytes | dict)
+    ):
         return tuple(value)
     return value
 
