@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import attrs
 
@@ -53,6 +53,7 @@ from cxflow.storage.protocols import (
     ChangeWriter,
     ConversationStore,
     TimerStore,
+    provides,
     require_tenant,
 )
 from cxflow.timers.model import Timer, plan_timer
@@ -189,13 +190,15 @@ class AssignmentService:
         schedulers: SchedulerCache | None = None,
         sync_conversations: bool = False,
     ) -> None:
-        if not isinstance(store, AssignmentBackend):
+        if not provides(store, AssignmentBackend):
             raise ValidationError("store", "expected a store with the AssignmentStore tier")
         self.store = store
         # Protocol isinstance checks are slow: decide once which tiers the store has.
-        self._timer_store: TimerStore | None = store if isinstance(store, TimerStore) else None
+        self._timer_store: TimerStore | None = (
+            cast(TimerStore, store) if provides(store, TimerStore) else None
+        )
         self._conversation_store: ConversationStore | None = (
-            store if isinstance(store, ConversationStore) else None
+            cast(ConversationStore, store) if provides(store, ConversationStore) else None
         )
         self._writer = writer if writer is not None else Writer(
             store, clock if clock is not None else SystemClock(), sink

@@ -42,7 +42,7 @@ from cxflow.assignment.settings import AssignmentSettings
 from cxflow.clock import Clock, SystemClock
 from cxflow.conversations.settings import ConversationSettings
 from cxflow.errors import ValidationError
-from cxflow.storage.protocols import FullStore
+from cxflow.storage.protocols import FullStore, provides
 from cxflow.timers.model import TimerFire
 from cxflow.timers.sla import SlaPolicy
 
@@ -139,11 +139,11 @@ class Session:
     def __init__(self, engine: Engine, store: Any) -> None:
         if not isinstance(engine, Engine):
             raise ValidationError("engine", "expected an Engine")
-        if not isinstance(store, FullStore):
+        if not provides(store, FullStore):
             raise ValidationError(
                 "store", "expected a store with every tier (FullStore and AssignmentStore)"
             )
-        if not isinstance(store, AssignmentBackend):
+        if not provides(store, AssignmentBackend):
             raise ValidationError("store", "expected a store with the AssignmentStore tier")
         self.engine = engine
         self.store = store

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -25,7 +25,7 @@ from cxflow.events import Event, FlowSaved, TaskSlaChanged
 from cxflow.flows.experiments import FlowExperiment
 from cxflow.flows.machine import compile_flow
 from cxflow.flows.model import Flow, Material
-from cxflow.storage.protocols import ChangeSet, Store, TimerStore, require_tenant
+from cxflow.storage.protocols import ChangeSet, Store, TimerStore, provides, require_tenant
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
@@ -130,7 +130,9 @@ class TaskService:
         self.store = store
         self._sla = sla
         # Checked once: a runtime protocol check costs tens of microseconds.
-        self._timer_store: TimerStore | None = store if isinstance(store, TimerStore) else None
+        self._timer_store: TimerStore | None = (
+            cast(TimerStore, store) if provides(store, TimerStore) else None
+        )
         self._writer = writer if writer is not None else Writer(
             store, clock if clock is not None else SystemClock(), sink
         )

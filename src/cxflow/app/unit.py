@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
@@ -37,6 +37,7 @@ from cxflow.storage.protocols import (
     ChangeWriter,
     ConversationStore,
     HostTransaction,
+    provides,
     require_tenant,
 )
 
@@ -93,9 +94,10 @@ class UnitOfWork:
         the store keeps no conversations); read once per unit."""
         if conversation_id not in self._stored:
             found: Conversation | None = None
-            if isinstance(self.store, ConversationStore):
+            if provides(self.store, ConversationStore):
+                store = cast(ConversationStore, self.store)
                 try:
-                    found = self.store.get_conversation(self.tenant, conversation_id)
+                    found = store.get_conversation(self.tenant, conversation_id)
                 except NotFound:
                     found = None
             self._stored[conversation_id] = found
@@ -238,7 +240,7 @@ class Writer:
         self.retry = retry if retry is not None else RetryPolicy()
         self.reactors = tuple(reactors)
         # Checked once: a runtime protocol check costs tens of microseconds.
-        self._outcome = store if isinstance(store, HostTransaction) else None
+        self._outcome = cast(HostTransaction, store) if provides(store, HostTransaction) else None
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""

@@ -64,6 +64,7 @@ __all__ = [
     "Store",
     "StoredEvent",
     "TaskStore",
+    "provides",
     "require_tenant",
 ]
 
@@ -74,6 +75,21 @@ def require_tenant(tenant: object) -> str:
     if not isinstance(tenant, str) or not tenant.strip():
         raise ValidationError("tenant", "every storage call needs a tenant (non-empty text)")
     return tenant
+
+
+_PROVIDES: dict[tuple[type, type], bool] = {}
+
+
+def provides(store: object, tier: type) -> bool:
+    """Whether ``store`` implements the protocol ``tier``, decided once per
+    store class (a runtime protocol ``isinstance`` costs tens of microseconds,
+    and cxflow asks on every session). A store must define its tiers'
+    methods on its class, not per instance."""
+    key = (type(store), tier)
+    found = _PROVIDES.get(key)
+    if found is None:
+        found = _PROVIDES[key] = isinstance(store, tier)
+    return found
 
 
 @attrs.frozen(kw_only=True)
