@@ -368,8 +368,7 @@ def test_more_requests_than_connections_wait_for_one(
     """50 requests at once on 4 connections: more requests wait for a
     connection than FastAPI has worker threads (40), yet every one is served,
     since none holds a worker thread while it waits. (One tenant each: the
-    requests of one tenant on PostgreSQL also race on its routing, see the
-    xfail test below.)"""
+    requests of one tenant queue on the tenant's lock, see the test below.)"""
     client = client_for(connections=4)
     many = 50
     barrier = threading.Barrier(many)
@@ -484,18 +483,6 @@ def postgres_url(postgres_server: sa.Engine) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cxflow: in a host's transaction on PostgreSQL, a unit releases its tenant's "
-        "assignment lock when its SAVEPOINT is released, not when the host commits; the "
-        "next request of the same process then routes from the routing version before the "
-        "uncommitted one, waits on its row lock and loses the race once the first commits. "
-        "Two requests of one process race instead of queueing; under a steady stream the "
-        "retried one keeps losing and runs out of RetryPolicy's 8 attempts (409 for a plain "
-        "open_conversation: 50 requests on 2 connections did)"
-    ),
-)
 def test_two_requests_of_one_process_queue_on_a_tenant_in_host_transactions(
     postgres_url: str, clock: TestClock
 ) -> None:
@@ -537,10 +524,11 @@ def test_two_requests_of_one_process_queue_on_a_tenant_in_host_transactions(
         assert a_routed.wait(60)
         second = threading.Thread(target=open_in_request, args=("b",))
         second.start()
-        # Let A commit once B waits on a row lock A holds (if B waits for A some
-        # other way, as it should, A commits after the watch gives up).
+        # Let A commit once B waits on a row lock A holds (B should wait for A
+        # on the tenant's lock in this process instead: then A commits once the
+        # watch gives up).
         with engine.connect() as watcher:
-            for _ in range(1000):
+            for _ in range(200):
                 waiting = watcher.execute(sa.text(
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND wait_event_type = 'Lock'"

@@ -4,15 +4,26 @@ really commits, also when it rolls back after cxflow wrote."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from cxflow import Agent, AssignmentSettings, Engine, Presence, TenantSettings, TestClock
-from cxflow.storage.sql import SqlStore, sqlite_engine
+from cxflow import (
+    Agent,
+    AssignmentSettings,
+    ConflictError,
+    Engine,
+    Presence,
+    RetryPolicy,
+    TenantSettings,
+    TestClock,
+)
+from cxflow.storage.sql import WRITE_TRANSACTION, SqlStore, sqlite_engine
 
 TENANT = "acme"
 START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
@@ -67,9 +78,14 @@ def test_a_routing_the_host_committed_keeps_the_scheduler_warm(db: sa.Engine) ->
         engine.session(SqlStore(conn)).assignment.save_agent(
             TENANT, Agent(id="mina", capacity=2, presence=Presence.ONLINE), by="mina"
         )
+    lock = engine.schedulers.lock(TENANT)
     with db.begin() as conn:
         open_in(engine, conn, "c1")
-        assert engine.schedulers.get(TENANT) is None  # not durable until the host commits
+        with pytest.raises(ConflictError):  # held by this transaction until it commits
+            lock.acquire(object(), timeout=0)
+    someone = object()
+    lock.acquire(someone, timeout=0)
+    lock.release(someone)
     cached = engine.schedulers.get(TENANT)
     assert cached is not None
     assert cached.scheduler.held_by("mina") == {"c1"}
@@ -93,3 +109,32 @@ def test_a_refused_call_inside_the_host_transaction_keeps_the_hosts_other_work(
     with db.connect() as conn:
         routings = SqlStore(conn).list_routings(TENANT)
     assert [r.conversation_id for r in routings] == ["c1"]
+
+
+def test_host_transactions_of_one_process_take_turns_on_a_tenant(db: sa.Engine) -> None:
+    """Two request threads route one tenant inside their own transactions at
+    once: they queue on the tenant's lock, so neither loses a race (no retry)."""
+    sleeps: list[float] = []
+    engine = Engine(
+        settings=ROUTED, clock=TestClock(START), retry=RetryPolicy(sleep=sleeps.append)
+    )
+    writes = db.execution_options(**WRITE_TRANSACTION)
+    with writes.begin() as conn:
+        engine.session(SqlStore(conn)).assignment.save_agent(
+            TENANT, Agent(id="mina", capacity=5, presence=Presence.ONLINE), by="mina"
+        )
+    start = threading.Barrier(2)
+
+    def requests(thread: int) -> None:
+        start.wait()
+        for index in range(10):
+            with writes.begin() as conn:
+                open_in(engine, conn, f"t{thread}-{index}")
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(requests, range(2)))
+    with db.connect() as conn:
+        routings = SqlStore(conn).list_routings(TENANT)
+    assert len(routings) == 20
+    assert sum(1 for routing in routings if routing.agent == "mina") == 5
+    assert sleeps == []  # no unit lost a race

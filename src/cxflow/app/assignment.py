@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
@@ -52,6 +53,7 @@ from cxflow.storage.protocols import (
     ChangeSet,
     ChangeWriter,
     ConversationStore,
+    HostTransaction,
     TimerStore,
     provides,
     require_tenant,
@@ -94,27 +96,75 @@ class _Tenant:
     settings: AssignmentSettings
 
 
+LOCK_TIMEOUT = 30.0
+"""Seconds a unit waits for another transaction to release a tenant's
+scheduler before it fails with ``ConflictError``."""
+
+
+class TenantLock:
+    """A tenant's scheduler lock, held by a *transaction*, not a thread.
+
+    ``acquire(owner)`` waits until no other owner holds it; the same owner may
+    acquire again (several units of one host transaction). Any thread may
+    release for its owner: a web framework may commit the host's transaction
+    on another thread than the one that ran the call.
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._owner: object | None = None
+        self._depth = 0
+
+    def acquire(self, owner: object, timeout: float = LOCK_TIMEOUT) -> None:
+        """Hold the lock for ``owner``; ``ConflictError`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while self._owner is not None and self._owner is not owner:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConflictError(
+                        "the tenant's assignment is held by another transaction "
+                        f"for more than {timeout:g} s"
+                    )
+                self._ready.wait(left)
+            self._owner = owner
+            self._depth += 1
+
+    def release(self, owner: object) -> None:
+        """Give back one hold of ``owner``."""
+        with self._ready:
+            if self._owner is not owner or self._depth == 0:
+                raise RuntimeError("released a tenant lock its owner does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._ready.notify_all()
+
+
 class SchedulerCache:
     """The in-memory schedulers of every tenant, with one lock per tenant.
 
     Process lifetime: one per ``cxflow.Engine`` (or per hand-built service),
     shared by every session and thread. A unit of work holds its tenant's
-    lock from the moment it touches the scheduler until it commits or fails,
-    so threads of one process take turns on a tenant's scheduler; other
-    tenants are not held up.
+    lock from the moment it touches the scheduler until its commit is
+    durable (or fails): until the host commits, when the unit wrote inside
+    the host's transaction. Transactions of one process therefore take turns
+    on a tenant's scheduler instead of racing on its routing version; other
+    tenants are not held up. A thread must not hold two transactions on one
+    tenant at once (the second would wait for the first).
     """
 
     def __init__(self) -> None:
         self._tenants: dict[str, _Tenant] = {}
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, TenantLock] = {}
         self._guard = threading.Lock()
 
-    def lock(self, tenant: str) -> threading.RLock:
+    def lock(self, tenant: str) -> TenantLock:
         """The lock of ``tenant`` (created on first use)."""
         with self._guard:
             found = self._locks.get(tenant)
             if found is None:
-                found = self._locks[tenant] = threading.RLock()
+                found = self._locks[tenant] = TenantLock()
             return found
 
     def get(self, tenant: str) -> _Tenant | None:
@@ -125,11 +175,6 @@ class SchedulerCache:
         """Cache ``state`` for ``tenant`` (hold its lock)."""
         with self._guard:
             self._tenants[tenant] = state
-
-    def put_back(self, tenant: str, state: _Tenant) -> None:
-        """Cache ``state`` unless another unit cached a scheduler meanwhile."""
-        with self._guard:
-            self._tenants.setdefault(tenant, state)
 
     def drop(self, tenant: str) -> None:
         """Forget ``tenant``'s scheduler: the next unit rebuilds it from the store."""
@@ -206,6 +251,9 @@ class AssignmentService:
         self._settings = settings
         self._schedulers = schedulers if schedulers is not None else SchedulerCache()
         self._sync_always = sync_conversations
+        self._host: HostTransaction | None = (
+            cast(HostTransaction, store) if provides(store, HostTransaction) else None
+        )
 
     @property
     def clock(self) -> Clock:
@@ -235,8 +283,22 @@ class AssignmentService:
         process committed since). Read from it; change state only through this
         service, or the store will not know."""
         tenant = require_tenant(tenant)
-        with self._schedulers.lock(tenant):
+        owner = self._owner()
+        lock = self._schedulers.lock(tenant)
+        lock.acquire(owner)
+        try:
             return self._tenant(tenant).scheduler
+        finally:
+            lock.release(owner)
+
+    def _owner(self) -> object:
+        """Who holds a tenant lock for this service's next call: the host's
+        open transaction, or a new owner of its own."""
+        if self._host is not None:
+            owner = self._host.transaction_owner()
+            if owner is not None:
+                return owner
+        return object()
 
     def get_agent(self, tenant: str, agent_id: str) -> Agent:
         """Agent ``agent_id`` as stored; ``NotFound`` (kind ``"agent"``)."""
@@ -524,34 +586,38 @@ class AssignmentService:
         the store match it: agents, routing records, no-answer timers, events,
         conversations' assignees, and the routing version + 1. Once per unit.
 
-        The tenant's scheduler is locked until the unit ends and taken out of
-        the cache until its changes are durable: then it goes back at the new
-        routing version. If the unit fails, or the host's transaction it
-        wrote in rolls back, it is dropped and the next unit rebuilds it from
-        the store."""
+        The tenant's scheduler is locked (``SchedulerCache``) until the unit's
+        changes are durable, which inside a host's transaction means until
+        the host commits; later units of that transaction reuse it. If the
+        unit fails, or the host's transaction rolls back, the scheduler is
+        dropped and the next unit rebuilds it from the store."""
         if unit.routing_staged:
             raise ConflictError("one unit of work stages assignment once")
         unit.routing_staged = True
         tenant = unit.tenant
+        owner = self._owner()
         lock = self._schedulers.lock(tenant)
-        lock.acquire()
-        unit.on_finish(lock.release)
-        unit.on_abort(lambda: self._schedulers.drop(tenant))
+        lock.acquire(owner)
+
+        def discard() -> None:
+            self._schedulers.drop(tenant)
+            lock.release(owner)
+
+        unit.on_commit(lambda: lock.release(owner))
+        unit.on_abort(discard)
         state = self._tenant(tenant)
-        self._schedulers.drop(tenant)  # no other unit may see it before it is durable
         work = _Work(tenant, state.scheduler, state.settings, unit.at, by)
         work.answered.update(answered)
         op(work)
         changes = self._changes(work, state.version + 1, work.answered, skip_timer, unit)
         unit.add(changes)
         version = changes.routing_version
+        if version is not None:
 
-        def durable() -> None:
-            if version is not None:
+            def advance() -> None:
                 state.version = version
-            self._schedulers.put_back(tenant, state)
 
-        unit.on_commit(durable)
+            unit.on_written(advance)
         return work.decisions
 
     def _changes(

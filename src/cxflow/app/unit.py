@@ -83,6 +83,7 @@ class UnitOfWork:
         self._stored: dict[str, Conversation | None] = {}
         self._events: list[Event] = []
         self._routing_version: int | None = None
+        self._on_written: list[Callable[[], None]] = []
         self._on_commit: list[Callable[[], None]] = []
         self._on_abort: list[Callable[[], None]] = []
         self._on_finish: list[Callable[[], None]] = []
@@ -163,6 +164,11 @@ class UnitOfWork:
         """Stage ``events`` (appended to the outbox in order)."""
         self._events.extend(events)
 
+    def on_written(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` right after the store accepted the commit (it may
+        still wait for the host's transaction; see ``on_commit``)."""
+        self._on_written.append(callback)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the commit is durable: right after it, or, when
         the store wrote inside the host's transaction (``HostTransaction``),
@@ -194,6 +200,10 @@ class UnitOfWork:
             routing_version=self._routing_version,
             events=self._events,
         )
+
+    def _written(self) -> None:
+        for callback in self._on_written:
+            callback()
 
     def _committed(self) -> None:
         for callback in self._on_commit:
@@ -298,6 +308,7 @@ class Writer:
             except ConflictError as exc:
                 raise _RaceLost() from exc
             committed = True
+            unit._written()
         finally:
             unit._end(committed, self._outcome)
         return value, changes

@@ -315,6 +315,12 @@ class HostTransaction(Protocol):
     only once the host commits. cxflow uses it to keep in-memory state (the
     assignment schedulers) in line with what the database really keeps."""
 
+    def transaction_owner(self) -> object | None:
+        """The caller's open transaction a ``commit`` would now write in (any
+        object that identifies it; ``SqlStore``: the ``Connection``), or
+        ``None`` when a commit would be durable at once."""
+        ...
+
     def on_outcome(self, committed: Callable[[], None], discarded: Callable[[], None]) -> bool:
         """After a ``commit``: if it wrote inside a transaction the caller owns,
         arrange for ``committed`` to run once that transaction commits, or

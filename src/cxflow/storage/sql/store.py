@@ -527,8 +527,15 @@ class SqlStore:
         return self._list_all(routings, Routing, "list_routings", tenant)
 
     def routing_version(self, tenant: str) -> int:
+        """See ``AssignmentStore.routing_version``. Inside a host's transaction
+        on PostgreSQL the read locks the tenant's routing head (``FOR UPDATE``)
+        until the host commits: a scheduler decides from this version, so
+        another transaction routing the tenant waits here for the commit
+        instead of deciding from the old version and losing the race."""
         tenant = require_tenant(tenant)
         query = sa.select(routing_heads.c.version).where(routing_heads.c.tenant == tenant)
+        if self.dialect == "postgresql" and self.transaction_owner() is not None:
+            query = query.with_for_update()
         with self._reading("routing_version") as conn:
             version: int | None = conn.execute(query).scalar_one_or_none()
         return version or 0
@@ -588,6 +595,12 @@ class SqlStore:
             _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
         self._last_commit_in_host = in_host
+
+    def transaction_owner(self) -> object | None:
+        """``HostTransaction``: the host's ``Connection`` while it has a
+        transaction open (a commit would write inside it), else ``None``."""
+        bind = self._bind
+        return bind if isinstance(bind, sa.Connection) and bind.in_transaction() else None
 
     def on_outcome(self, committed: Callable[[], None], discarded: Callable[[], None]) -> bool:
         """``HostTransaction``: after a ``commit`` written inside the host's
