@@ -226,8 +226,9 @@ def test_sla_durations_keep_every_microsecond() -> None:
 # -- SLA warnings after downtime ------------------------------------------------
 
 
-def test_a_tick_after_downtime_gives_the_missed_warning_late_then_the_breach() -> None:
-    clock = TestClock(START)
+def waiting_with_sla(clock: TestClock):  # type: ignore[no-untyped-def]
+    """A session whose tenant has a 1-hour first-response SLA warned 15
+    minutes ahead, with conversation c1 waiting for its first reply."""
     policy = SlaPolicy(
         id="std",
         calendar=BusinessCalendar.always("UTC"),
@@ -238,6 +239,12 @@ def test_a_tick_after_downtime_gives_the_missed_warning_late_then_the_breach() -
     s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
                                       conversation_id="c1")
     s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
+    return s
+
+
+def test_a_tick_after_downtime_gives_the_missed_warning_late_then_the_breach() -> None:
+    clock = TestClock(START)
+    s = waiting_with_sla(clock)
     clock.advance(hours=3)  # the workers were down across the warning and the breach
     s.tick(TENANT)
     sla = [e.event for e in s.store.read_events(TENANT, limit=100) if e.event.type in
@@ -251,16 +258,7 @@ def test_a_tick_after_downtime_gives_the_missed_warning_late_then_the_breach() -
 
 def test_a_warning_on_time_is_not_late_and_not_repeated_at_the_breach() -> None:
     clock = TestClock(START)
-    policy = SlaPolicy(
-        id="std",
-        calendar=BusinessCalendar.always("UTC"),
-        rules=[SlaRule(targets=SlaTargets(first_response=timedelta(hours=1)))],
-        warn_before=timedelta(minutes=15),
-    )
-    s = session(TenantSettings(conversations=ConversationSettings(sla=policy)), clock)
-    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
-                                      conversation_id="c1")
-    s.conversations.record_message(TENANT, "c1", AuthorKind.CUSTOMER)
+    s = waiting_with_sla(clock)
     clock.advance(minutes=50)
     s.tick(TENANT)
     clock.advance(minutes=20)

@@ -33,12 +33,12 @@ from typing import Protocol, cast, runtime_checkable
 import attrs
 
 from cxflow import _validate as v
-from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.app.worker import TimerHandler
 from cxflow.assignment.model import Agent, Presence, Routing
 from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
 from cxflow.assignment.settings import AssignmentSettings
-from cxflow.clock import Clock, SystemClock, duration_us
+from cxflow.clock import Clock, duration_us
 from cxflow.conversations import commands as conversation_commands
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import (
@@ -201,7 +201,7 @@ class _Work:
 _Op = Callable[[_Work], None]
 
 
-class AssignmentService:
+class AssignmentService(WritesThrough):
     """Assignment for a host: agents, routed conversations, the scheduler's
     decisions, and the no-answer timers (see the module docstring).
 
@@ -245,25 +245,13 @@ class AssignmentService:
         self._conversation_store: ConversationStore | None = (
             cast(ConversationStore, store) if provides(store, ConversationStore) else None
         )
-        self._writer = writer if writer is not None else Writer(
-            store, clock if clock is not None else SystemClock(), sink
-        )
+        self._use_writer(store, clock, sink, writer)
         self._settings = settings
         self._schedulers = schedulers if schedulers is not None else SchedulerCache()
         self._sync_always = sync_conversations
         self._host: HostTransaction | None = (
             cast(HostTransaction, store) if provides(store, HostTransaction) else None
         )
-
-    @property
-    def clock(self) -> Clock:
-        """The clock every change reads its instant from."""
-        return self._writer.clock
-
-    @property
-    def sink(self) -> EventSink | None:
-        """Where committed events are published (``None``: nowhere)."""
-        return self._writer.sink
 
     # -- reading ------------------------------------------------------------------
 

@@ -20,10 +20,10 @@ from typing import Any
 import attrs
 
 from cxflow import _validate as v
-from cxflow.app.unit import EventSink, UnitOfWork, Writer
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.app.worker import TimerHandler
 from cxflow.assignment.model import Routing
-from cxflow.clock import Clock, SystemClock, duration_us, ensure_aware
+from cxflow.clock import Clock, duration_us, ensure_aware
 from cxflow.conversations import autoclose, commands
 from cxflow.conversations.model import AuthorKind, Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
@@ -87,7 +87,7 @@ def _micros(value: timedelta | None) -> int:
     return duration_us(value) if value is not None else 0
 
 
-class ConversationService:
+class ConversationService(WritesThrough):
     """Conversations and customers for a host, built from a store, a clock, an
     event sink and the tenants' settings.
 
@@ -119,22 +119,10 @@ class ConversationService:
         routing: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
-        self._writer = writer if writer is not None else Writer(
-            store, clock if clock is not None else SystemClock(), sink
-        )
+        self._use_writer(store, clock, sink, writer)
         self._settings = settings
         self._new_id = new_id
         self._routing = routing
-
-    @property
-    def clock(self) -> Clock:
-        """The clock every change reads its instant from."""
-        return self._writer.clock
-
-    @property
-    def sink(self) -> EventSink | None:
-        """Where committed events are published (``None``: nowhere)."""
-        return self._writer.sink
 
     # -- plumbing -------------------------------------------------------------------
 

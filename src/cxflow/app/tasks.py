@@ -18,8 +18,8 @@ from typing import Any, cast
 import attrs
 
 from cxflow._validate import actor
-from cxflow.app.unit import EventSink, UnitOfWork, Writer
-from cxflow.clock import Clock, SystemClock
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.clock import Clock
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event, FlowSaved, TaskSlaChanged
 from cxflow.flows.experiments import FlowExperiment
@@ -94,7 +94,7 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-class TaskService:
+class TaskService(WritesThrough):
     """Flows and tasks for a host, built from a store, a clock and an event sink.
 
     Every method takes the tenant first. ``expected_version`` (optional on
@@ -133,23 +133,11 @@ class TaskService:
         self._timer_store: TimerStore | None = (
             cast(TimerStore, store) if provides(store, TimerStore) else None
         )
-        self._writer = writer if writer is not None else Writer(
-            store, clock if clock is not None else SystemClock(), sink
-        )
+        self._use_writer(store, clock, sink, writer)
         self._new_id = new_id
         self._flow_versions: dict[tuple[str, str, int], Flow] = (
             flow_cache if flow_cache is not None else {}
         )
-
-    @property
-    def clock(self) -> Clock:
-        """The clock every change reads its instant from."""
-        return self._writer.clock
-
-    @property
-    def sink(self) -> EventSink | None:
-        """Where committed events are published (``None``: nowhere)."""
-        return self._writer.sink
 
     # -- plumbing ------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
-from cxflow.clock import Clock, ensure_aware
+from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.conversations.model import Conversation
 from cxflow.errors import ConflictError, NotFound
 from cxflow.events import Event
@@ -41,7 +41,7 @@ from cxflow.storage.protocols import (
     require_tenant,
 )
 
-__all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer"]
+__all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer", "WritesThrough"]
 
 log = logging.getLogger("cxflow.engine")
 
@@ -312,3 +312,29 @@ class Writer:
         finally:
             unit._end(committed, self._outcome)
         return value, changes
+
+
+class WritesThrough:
+    """Base of the services: every write goes through ``self._writer``, whose
+    clock and sink they expose. Built by hand, a service gets a writer of its
+    own (no reactors); a ``cxflow.Session`` passes the engine's."""
+
+    _writer: Writer
+
+    def _use_writer(
+        self, store: ChangeWriter, clock: Clock | None, sink: EventSink | None,
+        writer: Writer | None,
+    ) -> None:
+        if writer is None:
+            writer = Writer(store, clock if clock is not None else SystemClock(), sink)
+        self._writer = writer
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every change reads its instant from."""
+        return self._writer.clock
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where committed events are published (``None``: nowhere)."""
+        return self._writer.sink

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from cxflow import _validate as v
-from cxflow.app.unit import EventSink, UnitOfWork, Writer
-from cxflow.clock import Clock, SystemClock
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.clock import Clock
 from cxflow.errors import ConflictError, ValidationError
 from cxflow.events import TimerFired
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
@@ -49,7 +49,7 @@ def _on_unit(handler: TimerHandler) -> UnitTimerHandler:
     return run
 
 
-class TimerWorker:
+class TimerWorker(WritesThrough):
     """Claims and fires due timers of a tenant, dispatching by ``Timer.kind``.
 
     ``handlers`` maps kinds to :data:`TimerHandler` callables (built by hand:
@@ -75,9 +75,7 @@ class TimerWorker:
         unit_handlers: Mapping[str, UnitTimerHandler] | None = None,
     ) -> None:
         self.store = store
-        self._writer = writer if writer is not None else Writer(
-            store, clock if clock is not None else SystemClock(), sink
-        )
+        self._use_writer(store, clock, sink, writer)
         self.worker_id = v.actor(worker_id)
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             raise ValidationError("lease", "a lease must be a positive duration")
@@ -86,11 +84,6 @@ class TimerWorker:
             kind: _on_unit(handler) for kind, handler in (handlers or {}).items()
         }
         self.handlers.update(unit_handlers or {})
-
-    @property
-    def clock(self) -> Clock:
-        """The clock ``tick`` reads its instant from."""
-        return self._writer.clock
 
     @property
     def kinds(self) -> frozenset[str]:
