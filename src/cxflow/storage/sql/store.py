@@ -127,6 +127,9 @@ class SqlStore:
             raise ValidationError("bind", "expected a SQLAlchemy Engine or Connection")
         self._bind = bind
         self._last_commit_in_host = False
+        # A read is one statement, so it needs no transaction of its own; on
+        # SQLite the reads are local calls and BEGIN stays (configure_sqlite).
+        self._autocommit_reads = bind.dialect.name == "postgresql"
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._listening = False
 
@@ -150,6 +153,10 @@ class SqlStore:
         try:
             if isinstance(self._bind, sa.Engine):
                 with self._bind.connect() as conn:
+                    if self._autocommit_reads:
+                        # One round trip per read: no BEGIN, and no ROLLBACK
+                        # when the connection goes back to the pool.
+                        conn.execution_options(isolation_level="AUTOCOMMIT")
                     yield conn
             elif self._bind.in_transaction():
                 yield self._bind
