@@ -11,6 +11,7 @@ from cxflow import (
     Agent,
     AssignmentSettings,
     AuthorKind,
+    AutoClosePolicy,
     BusinessCalendar,
     ConflictError,
     ConversationService,
@@ -29,6 +30,7 @@ from cxflow.app.reactors.assignment import AssignmentDelta, delta
 from cxflow.conversations import commands
 from cxflow.conversations.model import Customer
 from cxflow.events import SlaActivated
+from cxflow.storage.protocols import ChangeSet
 
 TENANT = "acme"
 START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
@@ -288,3 +290,49 @@ def test_a_task_sla_warning_missed_by_downtime_comes_late_with_the_breach() -> N
     changes = [(e.event.change, e.event.late) for e in s.store.read_events(TENANT, limit=100)
                if e.event.type == "task.sla_changed"]
     assert changes == [("activated", False), ("warned", True), ("breached", False)]
+
+
+# -- a timer claim racing a caller's write --------------------------------------
+
+
+class ClaimsFirst(MemoryStore):
+    """A memory store on which a worker claims the due timers just before the
+    next commit lands (once): the race between a claim and a caller's write."""
+
+    def __init__(self, clock: TestClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.armed = False
+        self.claimed: list[str] = []
+
+    def commit(self, tenant: str, changes: ChangeSet) -> None:
+        if self.armed:
+            self.armed = False
+            self.claimed += [timer.kind for timer in self.claim_timers(
+                tenant, self.clock.now(), worker="w2", lease=timedelta(minutes=1)
+            )]
+        super().commit(tenant, changes)
+
+
+def test_a_close_racing_a_workers_claim_of_its_timers_succeeds() -> None:
+    """A worker claims the conversation's no-answer timer between the close's
+    reads and its commit: the close is retried on fresh reads and lands, and
+    the worker's late fire then loses and fires nothing."""
+    clock = TestClock(START)
+    settings = TenantSettings(
+        conversations=ConversationSettings(
+            autoclose=AutoClosePolicy(customer_silence=timedelta(minutes=10))
+        ),
+        assignment=AssignmentSettings(no_answer_after=timedelta(minutes=2)),
+    )
+    store = ClaimsFirst(clock)
+    s = Engine(settings=settings, clock=clock).session(store)
+    s.assignment.save_agent(TENANT, Agent(id="mina", presence=Presence.ONLINE), by="mina")
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    clock.advance(minutes=3)
+    store.armed = True
+    closed = s.conversations.close(TENANT, "c1", by="mina")
+    assert store.claimed == ["assignment.no_answer"]
+    assert closed.state.value == "closed"
+    assert store.list_routings(TENANT) == []
