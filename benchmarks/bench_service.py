@@ -1323,14 +1323,14 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"| {op} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "A read outside a transaction is three round trips (`BEGIN`, `SELECT`, `ROLLBACK` "
-        "when the connection goes back to the pool); the commit is `BEGIN`, its statements "
-        "and `COMMIT`. The statements of each call are listed in the JSON file (`sent`). "
-        "Where PostgreSQL's wire count is higher, the extra round trips are psycopg's own "
-        "automatic prepared statements (`wire_prepares`, `wire_deallocates` in the JSON): a "
-        "statement run for the fifth time on a connection is prepared first, and psycopg 3 "
-        "drops them all after a `ROLLBACK` (which ends every read outside a transaction), "
-        "sending `DEALLOCATE ALL` before its next statement.",
+        "On SQLite a read outside a transaction is three round trips (`BEGIN`, `SELECT`, "
+        "`ROLLBACK` when the connection goes back to the pool); on PostgreSQL reads run in "
+        "autocommit, and SQLAlchemy's count still includes the `BEGIN` and `ROLLBACK` it "
+        "never sends, so the wire count after the slash is the real one. The commit is "
+        "`BEGIN`, its statements and `COMMIT`. The statements of each call are listed in the "
+        "JSON file (`sent`). The wire count also includes psycopg's own automatic prepared "
+        "statements (`wire_prepares`, `wire_deallocates` in the JSON): a statement run for "
+        "the fifth time on a connection is prepared first.",
     ]
 
     stores = [s for s in ("sqlite_file", "sqlite_file_no_fsync", "postgresql") if s in sql]
