@@ -173,8 +173,7 @@ class SchedulerCache:
 
     def put(self, tenant: str, state: _Tenant) -> None:
         """Cache ``state`` for ``tenant`` (hold its lock)."""
-        with self._guard:
-            self._tenants[tenant] = state
+        self._tenants[tenant] = state
 
     def drop(self, tenant: str) -> None:
         """Forget ``tenant``'s scheduler: the next unit rebuilds it from the store."""
@@ -212,10 +211,11 @@ class AssignmentService(WritesThrough):
     that are values (attrs or dataclasses, like the built-in ones) compare
     equal; instances of plain classes compare by identity.
 
-    A service keeps one scheduler per tenant in memory and is not
-    thread-safe: use one service per thread (or a lock), like a database
-    session. Any number of services, in any number of processes, may share
-    one store.
+    A service keeps its schedulers in a ``SchedulerCache`` (the engine's,
+    shared by its sessions, or one of its own), where each tenant's scheduler
+    is locked by the transaction using it. Use a service from one thread at
+    a time, like a database session. Any number of services, in any number
+    of processes, may share one store.
 
     Each call returns the scheduler's decisions, in order; the same changes
     reach the outbox and the sink as events: ``agent.changed``,
@@ -580,7 +580,7 @@ class AssignmentService(WritesThrough):
         unit fails, or the host's transaction rolls back, the scheduler is
         dropped and the next unit rebuilds it from the store."""
         if unit.routing_staged:
-            raise ConflictError("one unit of work stages assignment once")
+            raise ValidationError("unit", "one unit of work stages assignment once")
         unit.routing_staged = True
         tenant = unit.tenant
         owner = self._owner()

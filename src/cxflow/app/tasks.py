@@ -98,9 +98,8 @@ class TaskService(WritesThrough):
     """Flows and tasks for a host, built from a store, a clock and an event sink.
 
     Every method takes the tenant first. ``expected_version`` (optional on
-    every task change) makes a call fail with ``ConflictError``
-    when the task changed since the caller read it; without it, a change
-    still fails if another writer commits between this call's read and write.
+    every task change) makes a call fail with ``ConflictError`` when the task
+    changed since the caller read it.
 
     Every change runs as one unit of work through ``writer`` (see
     ``cxflow.app.unit``): a commit that loses a race with another writer is
@@ -125,7 +124,6 @@ class TaskService(WritesThrough):
         sla: SlaPolicy | Callable[[str], SlaPolicy | None] | None = None,
         *,
         writer: Writer | None = None,
-        flow_cache: dict[tuple[str, str, int], Flow] | None = None,
     ) -> None:
         self.store = store
         self._sla = sla
@@ -135,9 +133,7 @@ class TaskService(WritesThrough):
         )
         self._use_writer(store, clock, sink, writer)
         self._new_id = new_id
-        self._flow_versions: dict[tuple[str, str, int], Flow] = (
-            flow_cache if flow_cache is not None else {}
-        )
+        self._flow_versions: dict[tuple[str, str, int], Flow] = {}
 
     # -- plumbing ------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.conversations.model import Conversation
-from cxflow.errors import ConflictError, NotFound
+from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.storage.protocols import (
     ChangeSet,
@@ -122,11 +122,6 @@ class UnitOfWork:
                 return routing
         return None
 
-    @property
-    def events(self) -> tuple[Event, ...]:
-        """The events staged so far, in order."""
-        return tuple(self._events)
-
     # -- staging ------------------------------------------------------------------
 
     def seen(self, conversation: Conversation) -> None:
@@ -156,7 +151,9 @@ class UnitOfWork:
             self.put_conversation(conversation)
         if changes.routing_version is not None:
             if self._routing_version is not None:
-                raise ConflictError("one unit of work moves the routing version once")
+                # Not a race (a ConflictError would be retried): two writers of
+                # one unit both moved the fence.
+                raise ValidationError("changes", "one unit of work moves the routing version once")
             self._routing_version = changes.routing_version
         self._events.extend(changes.events)
 
