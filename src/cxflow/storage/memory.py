@@ -1,8 +1,15 @@
 """The in-memory store: the reference adapter.
 
-Keeps every record as a JSON-ready dict made by ``cxflow.serialization``,
-so callers never share live objects with the store (the same isolation a SQL
-adapter gives). Thread-safe: one lock serialises commits, claims and reads.
+Keeps every record as the snapshot that was committed, and never shares a
+mutable object with its caller: frozen records are immutable and shared as
+they are; ``Task`` and ``Conversation`` (attrs classes open to attribute
+assignment) and ``Agent`` (whose skill and capacity maps are dicts) are copied
+on the way in and on the way out. So a caller that changes what it committed
+or read changes nothing stored: the same isolation a SQL adapter gives,
+without a serialisation round trip on every read and write. Records are
+validated when they are built, so whatever the store keeps can be read back
+(and stored by the SQL adapters: the contract suite and the fuzz suite hold
+every store to it). Thread-safe: one lock serialises commits, claims and reads.
 Everything is lost when the process exits; use it for tests, demos and
 single-process hosts that persist elsewhere.
 
@@ -18,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import attrs
+
 from cxflow.assignment.model import Agent, Routing
 from cxflow.clock import ensure_aware
 from cxflow.conversations.model import Conversation, Customer
@@ -25,7 +34,6 @@ from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
-from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
@@ -37,10 +45,10 @@ MAX_CLAIM = 1000
 """The most timers one ``claim_timers`` call may claim."""
 
 _R = TypeVar("_R")
-_V = TypeVar("_V", Task, Conversation, Customer, Agent)
+_S = TypeVar("_S")
 
-_Row = tuple[str, int, dict[str, Any]]
-"""(id, version, serialised record) of one record to write."""
+_Row = tuple[str, int, Any]
+"""(id, version, record snapshot) of one record to write."""
 
 
 def check_claim_arguments(at: object, worker: object, lease: object, limit: object) -> datetime:
@@ -85,17 +93,17 @@ class _Tenant:
     )
 
     def __init__(self) -> None:
-        self.flows: dict[str, list[dict[str, Any]]] = {}
-        self.tasks: dict[str, dict[str, Any]] = {}
-        self.conversations: dict[str, dict[str, Any]] = {}
-        self.customers: dict[str, dict[str, Any]] = {}
-        self.timers: dict[str, dict[str, Any]] = {}
+        self.flows: dict[str, list[Flow]] = {}
+        self.tasks: dict[str, Task] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.customers: dict[str, Customer] = {}
+        self.timers: dict[str, Timer] = {}
         self.due: dict[str, tuple[datetime, datetime | None]] = {}
         """Pending timers only: id -> (deadline, lease end), so claims need not
         deserialise every timer."""
-        self.events: list[dict[str, Any]] = []
-        self.agents: dict[str, dict[str, Any]] = {}
-        self.routings: dict[str, dict[str, Any]] = {}
+        self.events: list[Event] = []
+        self.agents: dict[str, Agent] = {}
+        self.routings: dict[str, Routing] = {}
         """Routing records by conversation id (finished ones are removed)."""
         self.routing_version = 0
 
@@ -143,20 +151,19 @@ class MemoryStore:
                 data = versions[version - 1]
             else:
                 raise NotFound("flow", f"{flow_id}@v{version}")
-        return from_dict(Flow, data)
+        return data
 
     def list_flows(self, tenant: str) -> list[Flow]:
         with self._lock:
             flows = self._tenant(tenant).flows
-            latest = [flows[flow_id][-1] for flow_id in sorted(flows)]
-        return [from_dict(Flow, data) for data in latest]
+            return [flows[flow_id][-1] for flow_id in sorted(flows)]
 
     def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
         with self._lock:
             versions = list(self._tenant(tenant).flows.get(flow_id, ()))
         if not versions:
             raise NotFound("flow", flow_id)
-        return [from_dict(Flow, data) for data in versions]
+        return versions
 
     # -- tasks ---------------------------------------------------------------------
 
@@ -165,14 +172,14 @@ class MemoryStore:
             data = self._tenant(tenant).tasks.get(task_id)
         if data is None:
             raise NotFound("task", task_id)
-        return from_dict(Task, data)
+        return _open_copy(data)
 
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
         if not isinstance(query, TaskQuery):
             raise ValidationError("query", "expected a TaskQuery")
         with self._lock:
             rows = list(self._tenant(tenant).tasks.values())
-        return query.apply(from_dict(Task, data) for data in rows)
+        return query.apply(map(_open_copy, rows))
 
     # -- conversations and customers -----------------------------------------------
 
@@ -181,7 +188,7 @@ class MemoryStore:
             data = self._tenant(tenant).conversations.get(conversation_id)
         if data is None:
             raise NotFound("conversation", conversation_id)
-        return from_dict(Conversation, data)
+        return _open_copy(data)
 
     def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
         require_tenant(tenant)
@@ -189,14 +196,14 @@ class MemoryStore:
             raise ValidationError("query", "expected a ConversationQuery")
         with self._lock:
             rows = list(self._tenant(tenant).conversations.values())
-        return query.apply(from_dict(Conversation, data) for data in rows)
+        return query.apply(map(_open_copy, rows))
 
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
         with self._lock:
             data = self._tenant(tenant).customers.get(customer_id)
         if data is None:
             raise NotFound("customer", customer_id)
-        return from_dict(Customer, data)
+        return data
 
     def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
         require_tenant(tenant)
@@ -204,7 +211,7 @@ class MemoryStore:
             raise ValidationError("query", "expected a CustomerQuery")
         with self._lock:
             rows = list(self._tenant(tenant).customers.values())
-        return query.apply(from_dict(Customer, data) for data in rows)
+        return query.apply(rows)
 
     # -- timers --------------------------------------------------------------------
 
@@ -213,7 +220,7 @@ class MemoryStore:
             data = self._tenant(tenant).timers.get(timer_id)
         if data is None:
             raise NotFound("timer", timer_id)
-        return from_dict(Timer, data)
+        return data
 
     def claim_timers(
         self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
@@ -232,14 +239,12 @@ class MemoryStore:
                     if deadline <= at and (lease_until is None or lease_until <= at)
                 ),
             )
+            # Build every claim before storing any: all or nothing.
             claimed = [
-                from_dict(Timer, state.timers[timer_id]).claimed(worker, at, lease)
-                for _deadline, timer_id in chosen
+                state.timers[timer_id].claimed(worker, at, lease) for _deadline, timer_id in chosen
             ]
-            # Serialise every claim before storing any: all or nothing.
-            rows = [(timer, to_dict(timer)) for timer in claimed]
-            for timer, data in rows:
-                state.timers[timer.id] = data
+            for timer in claimed:
+                state.timers[timer.id] = timer
                 state.due[timer.id] = (timer.deadline, timer.lease_until)
         return claimed
 
@@ -250,26 +255,25 @@ class MemoryStore:
             data = self._tenant(tenant).agents.get(agent_id)
         if data is None:
             raise NotFound("agent", agent_id)
-        return from_dict(Agent, data)
+        return _agent_copy(data)
 
     def list_agents(self, tenant: str) -> list[Agent]:
         with self._lock:
             agents = self._tenant(tenant).agents
             rows = [agents[agent_id] for agent_id in sorted(agents)]
-        return [from_dict(Agent, data) for data in rows]
+        return [_agent_copy(agent) for agent in rows]
 
     def get_routing(self, tenant: str, conversation_id: str) -> Routing:
         with self._lock:
             data = self._tenant(tenant).routings.get(conversation_id)
         if data is None:
             raise NotFound("routing", conversation_id)
-        return from_dict(Routing, data)
+        return data
 
     def list_routings(self, tenant: str) -> list[Routing]:
         with self._lock:
             routings = self._tenant(tenant).routings
-            rows = [routings[key] for key in sorted(routings)]
-        return [from_dict(Routing, data) for data in rows]
+            return [routings[key] for key in sorted(routings)]
 
     def routing_version(self, tenant: str) -> int:
         with self._lock:
@@ -284,10 +288,7 @@ class MemoryStore:
             raise ValidationError("limit", "must be an integer >= 1")
         with self._lock:
             rows = self._tenant(tenant).events[after : after + limit]
-        return [
-            StoredEvent(position=after + i + 1, event=event_from_dict(data))
-            for i, data in enumerate(rows)
-        ]
+        return [StoredEvent(position=after + i + 1, event=event) for i, event in enumerate(rows)]
 
     # -- writes --------------------------------------------------------------------
 
@@ -295,21 +296,23 @@ class MemoryStore:
         tenant = require_tenant(tenant)
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
-        # Serialise outside the lock; any bad value fails here, before a write.
-        flows = [(f.id, f.version, to_dict(f)) for f in _all(changes.flows, Flow, "flows")]
-        tasks = _rows(changes.tasks, Task, "tasks")
-        conversations = _rows(changes.conversations, Conversation, "conversations")
-        customers = _rows(changes.customers, Customer, "customers")
+        # Check and copy outside the lock; any bad value fails here, before a write.
+        flows = [(f.id, f.version, f) for f in _all(changes.flows, Flow, "flows")]
+        tasks = [(t.id, t.version, _open_copy(t)) for t in _all(changes.tasks, Task, "tasks")]
+        conversations = [
+            (c.id, c.version, _open_copy(c))
+            for c in _all(changes.conversations, Conversation, "conversations")
+        ]
+        customers = [(c.id, c.version, c) for c in _all(changes.customers, Customer, "customers")]
         timer_list = _all(changes.timers, Timer, "timers")
-        timers = [(t.id, t.version, to_dict(t)) for t in timer_list]
+        timers = [(t.id, t.version, t) for t in timer_list]
         due = {t.id: (t.deadline, t.lease_until) if t.pending else None for t in timer_list}
-        agents = _rows(changes.agents, Agent, "agents")
+        agents = [(a.id, a.version, _agent_copy(a)) for a in _all(changes.agents, Agent, "agents")]
         routings = [
-            (r.conversation_id, r.version, to_dict(r))
-            for r in _all(changes.routings, Routing, "routings")
+            (r.conversation_id, r.version, r) for r in _all(changes.routings, Routing, "routings")
         ]
         finished = check_finished_routings(changes.finished_routings)
-        events = [event_to_dict(e) for e in _all(changes.events, Event, "events")]
+        events = _all(changes.events, Event, "events")
         if not changes:
             return
         with self._lock:
@@ -359,7 +362,7 @@ class MemoryStore:
             expected[flow_id] = version
 
 
-def _check_versions(kind: str, stored: Mapping[str, dict[str, Any]], rows: list[_Row]) -> None:
+def _check_versions(kind: str, stored: Mapping[str, Any], rows: list[_Row]) -> None:
     """Each row's version must follow the stored one, or the previous row of the
     same id in this change set (version 1: the id must be new)."""
     expected: dict[str, int] = {}
@@ -368,7 +371,7 @@ def _check_versions(kind: str, stored: Mapping[str, dict[str, Any]], rows: list[
             current = expected[record_id]
         else:
             data = stored.get(record_id)
-            current = 0 if data is None else data["version"]
+            current = 0 if data is None else data.version
         if version != current + 1:
             raise ConflictError(
                 f"{kind} {record_id!r}: cannot write v{version} over stored v{current}"
@@ -383,7 +386,7 @@ def _check_routing_version(stored: int, version: int | None) -> None:
 
 
 def _check_finished(
-    stored: Mapping[str, dict[str, Any]], routings: list[_Row], finished: list[str]
+    stored: Mapping[str, Routing], routings: list[_Row], finished: list[str]
 ) -> None:
     """Each finished conversation id must have a routing record once the set's
     ``routings`` are written (so finishing one id twice conflicts). Costs
@@ -410,5 +413,23 @@ def _all(values: Sequence[object], kind: type[_R], field: str) -> list[_R]:
     return checked
 
 
-def _rows(values: Sequence[object], kind: type[_V], field: str) -> list[_Row]:
-    return [(r.id, r.version, to_dict(r)) for r in _all(values, kind, field)]
+def _open_copy(record: _S) -> _S:
+    """A copy of a ``Task`` or ``Conversation``: attrs classes that keep a
+    ``__dict__`` and allow attribute assignment, whose every field holds an
+    immutable value, so a shallow copy shares nothing that can change."""
+    clone: _S = object.__new__(type(record))
+    clone.__dict__.update(record.__dict__)
+    return clone
+
+
+_AGENT_FIELDS = tuple(field.name for field in attrs.fields(Agent))
+
+
+def _agent_copy(agent: Agent) -> Agent:
+    """A copy of ``agent`` with its own ``skills`` and ``channel_capacity``
+    dicts (its other fields are immutable); built without re-validating."""
+    clone = object.__new__(Agent)
+    for name in _AGENT_FIELDS:
+        value = getattr(agent, name)
+        object.__setattr__(clone, name, dict(value) if type(value) is dict else value)
+    return clone

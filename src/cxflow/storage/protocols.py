@@ -21,8 +21,10 @@ conversations and timers; ``AssignmentStore`` stands alone for
   tenant raises ``ValidationError`` before any I/O (fail closed).
   Records of one tenant are invisible to every other: reading another tenant's
   id raises ``NotFound`` exactly as if it did not exist.
-- **Copies.** Objects returned are the adapter's own copies; changing what a
-  caller passed in or got back never changes stored state.
+- **Copies.** Changing what a caller passed in or got back never changes
+  stored state. Frozen records (flows, customers, timers, routings, events)
+  are immutable and may be shared as they are; ``Task`` and ``Conversation``
+  allow attribute assignment and ``Agent`` holds dicts, so those are copied.
 - **Optimistic concurrency.** A record at ``version`` *n* may be written only
   over the stored version *n - 1* (or, for *n = 1*, when no record exists).
   Anything else raises ``ConflictError``.

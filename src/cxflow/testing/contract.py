@@ -134,6 +134,13 @@ def _flow_saved(number: int) -> FlowSaved:
     )
 
 
+def _refuse_assignment(record: object, name: str, value: object) -> None:
+    """Frozen records are immutable: a store may share them with its callers
+    (changing one with ``object.__setattr__`` is outside the contract)."""
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(record, name, value)
+
+
 class _StoreFactory(abc.ABC):
     """The store factory and helpers every contract class shares."""
 
@@ -341,13 +348,13 @@ class FlowStoreContract(_StoreFactory):
         flow = sample_flow()
         self.commit(store, flows=(flow,))
         returned = store.get_flow(self.tenant, "support")
-        object.__setattr__(returned, "name", "Changed in place")
+        _refuse_assignment(returned, "name", "Changed in place")
         assert store.get_flow(self.tenant, "support") == flow
 
     def test_changing_committed_flow_does_not_change_stored_flow(self, store: Store) -> None:
         flow = sample_flow()
         self.commit(store, flows=(flow,))
-        object.__setattr__(flow, "name", "Changed in place")
+        _refuse_assignment(flow, "name", "Changed in place")
         assert store.get_flow(self.tenant, "support") == sample_flow()
 
     def test_changing_returned_flow_list_does_not_change_store(self, store: Store) -> None:
@@ -868,13 +875,13 @@ class EventOutboxContract(_StoreFactory):
     def test_changing_returned_event_does_not_change_stored_event(self, store: Store) -> None:
         self.commit(store, events=(_flow_saved(1),))
         (stored,) = store.read_events(self.tenant)
-        object.__setattr__(stored.event, "by", "intruder")
+        _refuse_assignment(stored.event, "by", "intruder")
         assert store.read_events(self.tenant)[0].event == _flow_saved(1)
 
     def test_changing_committed_event_does_not_change_stored_event(self, store: Store) -> None:
         event = _flow_saved(1)
         self.commit(store, events=(event,))
-        object.__setattr__(event, "by", "intruder")
+        _refuse_assignment(event, "by", "intruder")
         assert store.read_events(self.tenant)[0].event == _flow_saved(1)
 
     @pytest.mark.parametrize("after", [-1, -10, "1", 1.5, None])
@@ -1443,15 +1450,15 @@ class ConversationStoreContract(_StoreFactory):
     def test_changing_returned_customer_does_not_change_stored(self, store: FullStore) -> None:
         self.commit(store, customers=(sample_customer(tags=("vip",)),))
         returned = store.get_customer(self.tenant, "cust-1")
-        object.__setattr__(returned, "tags", ("intruder",))
+        _refuse_assignment(returned, "tags", ("intruder",))
         (queried,) = store.query_customers(self.tenant, CustomerQuery())
-        object.__setattr__(queried, "plan", "intruder")
+        _refuse_assignment(queried, "plan", "intruder")
         assert store.get_customer(self.tenant, "cust-1") == sample_customer(tags=("vip",))
 
     def test_changing_committed_customer_does_not_change_stored(self, store: FullStore) -> None:
         customer = sample_customer(tags=("vip",))
         self.commit(store, customers=(customer,))
-        object.__setattr__(customer, "tags", ("intruder",))
+        _refuse_assignment(customer, "tags", ("intruder",))
         assert store.get_customer(self.tenant, "cust-1") == sample_customer(tags=("vip",))
 
     # -- version rules ---------------------------------------------------------------
@@ -1937,15 +1944,15 @@ class TimerStoreContract(_StoreFactory):
     def test_changing_returned_timer_does_not_change_stored(self, store: FullStore) -> None:
         self.commit(store, timers=(sample_timer(),))
         returned = store.get_timer(self.tenant, "timer-1")
-        object.__setattr__(returned, "deadline", T0 + HOUR)
+        _refuse_assignment(returned, "deadline", T0 + HOUR)
         (claimed,) = self.claim(store, T0)
-        object.__setattr__(claimed, "lease_owner", "intruder")
+        _refuse_assignment(claimed, "lease_owner", "intruder")
         assert store.get_timer(self.tenant, "timer-1") == sample_timer().claimed("w1", T0, LEASE)
 
     def test_changing_committed_timer_does_not_change_stored(self, store: FullStore) -> None:
         timer = sample_timer()
         self.commit(store, timers=(timer,))
-        object.__setattr__(timer, "deadline", T0 + HOUR)
+        _refuse_assignment(timer, "deadline", T0 + HOUR)
         assert store.get_timer(self.tenant, "timer-1") == sample_timer()
 
     # -- version rules ---------------------------------------------------------------
@@ -2545,7 +2552,7 @@ class AssignmentStoreContract(_StoreFactory):
         got = store.get_agent(self.tenant, "ana")
         got.skills["billing"] = 1
         got.channel_capacity["voice"] = 5
-        object.__setattr__(got, "groups", ("apac",))
+        _refuse_assignment(got, "groups", ("apac",))
         (listed,) = store.list_agents(self.tenant)
         listed.skills.clear()
         assert store.get_agent(self.tenant, "ana") == agent
@@ -2565,9 +2572,9 @@ class AssignmentStoreContract(_StoreFactory):
         routing = _routing(declined=("bo",))
         self.commit(store, routings=(routing,))
         got = store.get_routing(self.tenant, "conv-1")
-        object.__setattr__(got, "declined", ("cy",))
+        _refuse_assignment(got, "declined", ("cy",))
         (listed,) = store.list_routings(self.tenant)
-        object.__setattr__(listed, "skills", ("x",))
+        _refuse_assignment(listed, "skills", ("x",))
         assert store.get_routing(self.tenant, "conv-1") == routing
         assert store.list_routings(self.tenant) == [routing]
 
@@ -2576,7 +2583,7 @@ class AssignmentStoreContract(_StoreFactory):
     ) -> None:
         routing = _routing()
         self.commit(store, routings=(routing,))
-        object.__setattr__(routing, "declined", ("cy",))
+        _refuse_assignment(routing, "declined", ("cy",))
         assert store.get_routing(self.tenant, "conv-1") == _routing()
 
     # -- version rules ---------------------------------------------------------------
