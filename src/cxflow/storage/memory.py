@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -296,58 +296,46 @@ class MemoryStore:
         tenant = require_tenant(tenant)
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
-        # Check and copy outside the lock; any bad value fails here, before a write.
-        flows = [(f.id, f.version, f) for f in _all(changes.flows, Flow, "flows")]
-        tasks = [(t.id, t.version, _open_copy(t)) for t in _all(changes.tasks, Task, "tasks")]
-        conversations = [
-            (c.id, c.version, _open_copy(c))
-            for c in _all(changes.conversations, Conversation, "conversations")
-        ]
-        customers = [(c.id, c.version, c) for c in _all(changes.customers, Customer, "customers")]
-        timer_list = _all(changes.timers, Timer, "timers")
-        timers = [(t.id, t.version, t) for t in timer_list]
-        due = {t.id: (t.deadline, t.lease_until) if t.pending else None for t in timer_list}
-        agents = [(a.id, a.version, _agent_copy(a)) for a in _all(changes.agents, Agent, "agents")]
-        routings = [
-            (r.conversation_id, r.version, r) for r in _all(changes.routings, Routing, "routings")
-        ]
-        finished = check_finished_routings(changes.finished_routings)
-        events = _all(changes.events, Event, "events")
         if not changes:
             return
+        # Check and copy outside the lock; any bad value fails here, before a write.
+        flows = [(f.id, f.version, f) for f in _all(changes.flows, Flow, "flows")]
+        kinds: list[tuple[str, str, list[_Row]]] = []
+        routings: list[_Row] = []
+        for field, kind, label, key, copy in _RECORD_KINDS:
+            values = getattr(changes, field)
+            if values:
+                rows = [(key(r), r.version, copy(r)) for r in _all(values, kind, field)]
+                kinds.append((field, label, rows))
+                if field == "routings":
+                    routings = rows
+        finished = check_finished_routings(changes.finished_routings)
+        events = _all(changes.events, Event, "events")
         with self._lock:
             state = self._tenant_for_write(tenant)
             # Check everything first: a conflict anywhere writes nothing.
             _check_routing_version(state.routing_version, changes.routing_version)
-            self._check_flows(state, flows)
-            _check_versions("task", state.tasks, tasks)
-            _check_versions("conversation", state.conversations, conversations)
-            _check_versions("customer", state.customers, customers)
-            _check_versions("timer", state.timers, timers)
-            _check_versions("agent", state.agents, agents)
-            _check_versions("routing", state.routings, routings)
-            _check_finished(state.routings, routings, finished)
-            for flow_id, _version, data in flows:
-                state.flows.setdefault(flow_id, []).append(data)
-            for records, rows in (
-                (state.tasks, tasks),
-                (state.conversations, conversations),
-                (state.customers, customers),
-                (state.timers, timers),
-                (state.agents, agents),
-                (state.routings, routings),
-            ):
-                for record_id, _version, data in rows:
-                    records[record_id] = data
+            if flows:
+                self._check_flows(state, flows)
+            for field, label, rows in kinds:
+                _check_versions(label, getattr(state, field), rows)
+            if finished:
+                _check_finished(state.routings, routings, finished)
+            for flow_id, _version, flow in flows:
+                state.flows.setdefault(flow_id, []).append(flow)
+            for field, _label, rows in kinds:
+                records = getattr(state, field)
+                for record_id, _version, record in rows:
+                    records[record_id] = record
             for conversation_id in finished:
                 del state.routings[conversation_id]
             if changes.routing_version is not None:
                 state.routing_version = changes.routing_version
-            for timer_id, entry in due.items():  # the last snapshot of each timer wins
-                if entry is None:
-                    state.due.pop(timer_id, None)
+            for timer in changes.timers:  # the last snapshot of each timer wins
+                if timer.pending:
+                    state.due[timer.id] = (timer.deadline, timer.lease_until)
                 else:
-                    state.due[timer_id] = entry
+                    state.due.pop(timer.id, None)
             state.events.extend(events)
 
     @staticmethod
@@ -433,3 +421,30 @@ def _agent_copy(agent: Agent) -> Agent:
         value = getattr(agent, name)
         object.__setattr__(clone, name, dict(value) if type(value) is dict else value)
     return clone
+
+
+def _shared(record: _S) -> _S:
+    """A frozen record whose fields are all immutable: kept and returned as is."""
+    return record
+
+
+def _by_id(record: Any) -> str:
+    return str(record.id)
+
+
+def _by_conversation(record: Any) -> str:
+    return str(record.conversation_id)
+
+
+_RecordKind = tuple[str, type[Any], str, Callable[[Any], str], Callable[[Any], Any]]
+
+_RECORD_KINDS: tuple[_RecordKind, ...] = (
+    ("tasks", Task, "task", _by_id, _open_copy),
+    ("conversations", Conversation, "conversation", _by_id, _open_copy),
+    ("customers", Customer, "customer", _by_id, _shared),
+    ("timers", Timer, "timer", _by_id, _shared),
+    ("agents", Agent, "agent", _by_id, _agent_copy),
+    ("routings", Routing, "routing", _by_conversation, _shared),
+)
+"""The ``ChangeSet`` fields of versioned records: (field, record class, kind
+named in conflicts, key, copy kept by the store). Field names match ``_Tenant``."""
