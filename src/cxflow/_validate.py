@@ -1,15 +1,20 @@
-"""Small validators shared by the domain classes (attrs ``validator=`` hooks).
+"""The boundary checks: one rule per kind of value, shared by every entry point.
 
-Each raises ``cxflow.ValidationError`` naming the attribute, so a bad value
-is reported the same way whether it came from Python code or from JSON.
+Each ``check_*`` function returns the (possibly normalised) value or raises
+``cxflow.ValidationError`` naming the field; the attrs ``validator=`` hooks
+below apply the same rules to attributes. So a bad value is reported the
+same way whether it came from Python code, JSON or a store read. The limits
+are public constants, listed in ``docs/reference/boundary.md``; every shipped
+store (memory, SQLite, PostgreSQL) can keep whatever passes them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar
 
 import attrs
 
@@ -21,6 +26,27 @@ MEDIA_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\Z
 _UNSTORABLE_IN_IDS = re.compile("[\x00-\x1f\ud800-\udfff]")
 """Control characters and lone surrogates (no database keeps the latter)."""
 _UNSTORABLE_IN_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_UNSTORABLE_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+"""C0 control characters except tab, newline and carriage return, and lone
+surrogates (PostgreSQL refuses NUL in text; no UTF-8 store keeps surrogates)."""
+
+MAX_ID = 200
+"""Longest record id, in characters (the SQL key columns are ``VARCHAR(200)``)."""
+MAX_TENANT = 200
+"""Longest tenant, in characters (the SQL tenant columns are ``VARCHAR(200)``)."""
+MAX_NAME = 200
+"""Longest name (tag, agent, assignee, skill, group, ``by``), in characters."""
+MAX_LABEL = 500
+"""Longest one-line text (title, status label, flow name, reason), in characters."""
+MAX_TEXT = 65_536
+"""Longest long text (description, comment), in characters."""
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+"""Earliest instant accepted (inclusive)."""
+MAX_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+"""Latest instant accepted (inclusive): far enough from year 9999 that adding
+any accepted duration cannot overflow."""
+MAX_DURATION = timedelta(days=3650)
+"""Longest duration accepted (inclusive): SLA targets, timeouts, leases."""
 
 
 def check_text(value: object, field: str) -> str:
@@ -29,6 +55,183 @@ def check_text(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, "must be non-empty text")
     return value
+
+
+def _reject(field: str, value: object, rule: str) -> ValidationError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ValidationError(field, f"{shown} is not valid: {rule}")
+
+
+def check_id(value: object, field: str) -> str:
+    """Return ``value`` if it is a record id: text of 1 to ``MAX_ID``
+    characters without leading/trailing space, control characters or lone
+    surrogates; else raise ``ValidationError`` naming ``field``. Stores apply
+    it to the ids of reads too, so a non-string id fails alike everywhere."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_ID
+        or value != value.strip()
+        or _UNSTORABLE_IN_IDS.search(value) is not None
+    ):
+        raise _reject(
+            field,
+            value,
+            f"an id is 1-{MAX_ID} characters, no surrounding spaces, "
+            "control characters or lone surrogates",
+        )
+    return value
+
+
+def check_tenant(value: object, field: str = "tenant") -> str:
+    """Return ``value`` if it is a tenant: non-blank text of at most
+    ``MAX_TENANT`` characters without control characters or lone surrogates;
+    else raise ``ValidationError`` naming ``field``."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_TENANT
+        or _UNSTORABLE_IN_NAMES.search(value) is not None
+    ):
+        raise _reject(
+            field,
+            value,
+            f"a tenant is non-blank text of at most {MAX_TENANT} characters, "
+            "no control characters or lone surrogates",
+        )
+    return value
+
+
+def check_free_text(
+    value: object, field: str, *, max_len: int = MAX_LABEL, blank: bool = False
+) -> str:
+    """Return ``value`` if it is free text (a title, label, comment, reason...)
+    of at most ``max_len`` characters without NUL, other C0 control
+    characters (tab, newline and carriage return are allowed) or lone
+    surrogates, and not blank unless ``blank``; else raise ``ValidationError``
+    naming ``field``."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected text, got {type(value).__name__}")
+    if len(value) > max_len:
+        raise ValidationError(field, f"at most {max_len} characters, got {len(value)}")
+    if not blank and not value.strip():
+        raise ValidationError(field, "must not be empty")
+    if _UNSTORABLE_IN_TEXT.search(value) is not None:
+        raise ValidationError(
+            field,
+            "must not contain NUL, control characters other than tab, newline and "
+            "carriage return, or lone surrogates",
+        )
+    return value
+
+
+def free_text(max_len: int = MAX_LABEL, *, blank: bool = False) -> Any:
+    """Validator: ``check_free_text`` with these limits, naming the attribute."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_free_text(value, attribute.name, max_len=max_len, blank=blank)
+
+    return check
+
+
+def check_instant(value: object, field: str) -> datetime:
+    """Return ``value`` as an aware UTC datetime if it is an aware datetime
+    from ``MIN_INSTANT`` to ``MAX_INSTANT``; else raise ``ValidationError``
+    naming ``field`` (never ``OverflowError``, whatever the offset)."""
+    instant = ensure_aware(value, field)
+    if not MIN_INSTANT <= instant <= MAX_INSTANT:
+        raise ValidationError(
+            field,
+            f"{instant.isoformat()} is out of range "
+            f"({MIN_INSTANT.isoformat()} to {MAX_INSTANT.isoformat()})",
+        )
+    return instant
+
+
+def optional_instant(value: object, field: str) -> datetime | None:
+    """``None``, or ``check_instant``."""
+    return None if value is None else check_instant(value, field)
+
+
+def check_duration(
+    value: object,
+    field: str,
+    *,
+    zero: bool = False,
+    maximum: timedelta = MAX_DURATION,
+) -> timedelta:
+    """Return ``value`` if it is a ``timedelta`` greater than zero (or equal
+    to it when ``zero``) and at most ``maximum`` (default ``MAX_DURATION``);
+    else raise ``ValidationError`` naming ``field``."""
+    if not isinstance(value, timedelta):
+        raise ValidationError(field, f"expected a timedelta, got {type(value).__name__}")
+    low_ok = value >= timedelta(0) if zero else value > timedelta(0)
+    if not low_ok or value > maximum:
+        low = ">= 0" if zero else "> 0"
+        raise ValidationError(field, f"expected a duration {low} and <= {maximum}, got {value}")
+    return value
+
+
+def duration(*, zero: bool = False, maximum: timedelta = MAX_DURATION) -> Any:
+    """Validator: ``check_duration`` with these bounds, naming the attribute."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_duration(value, attribute.name, zero=zero, maximum=maximum)
+
+    return check
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def check_enum(value: object, kind: type[E], field: str) -> E:
+    """Return the member of ``kind`` that ``value`` is or whose value it is
+    (``"high"`` gives ``Priority.HIGH``); else raise ``ValidationError``
+    naming ``field`` and listing the accepted values."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        accepted = ", ".join(repr(member.value) for member in kind)
+        raise _reject(field, value, f"expected one of {accepted}") from None
+
+
+def to_enum(kind: type[E]) -> Any:
+    """Converter: a member's value becomes the member of ``kind``; anything
+    else is left for the ``enum_of`` validator to refuse by name."""
+
+    def convert(value: object) -> object:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except (ValueError, TypeError):
+            return value
+
+    return convert
+
+
+def enum_of(kind: type[Enum]) -> Any:
+    """Validator: a member of ``kind`` (see ``check_enum``), naming the attribute."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_enum(value, kind, attribute.name)
+
+    return check
+
+
+def check_names(value: object, field: str) -> tuple[str, ...]:
+    """Return ``value`` as a tuple of names (see ``check_name``) if it is a
+    list, tuple, set or other non-text iterable of names; a string, mapping
+    or anything else raises ``ValidationError`` naming ``field``."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(field, f"expected a list of names, got {type(value).__name__}")
+    items = tuple(value)
+    for index, item in enumerate(items):
+        check_name(item, f"{field}[{index}]")
+    return items
 
 
 def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -40,27 +243,13 @@ def non_empty_text(_inst: Any, attribute: attrs.Attribute[Any], value: object) -
 
 
 def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A record id: text of 1 to 200 characters without leading/trailing space,
-    control characters or lone surrogates."""
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= 200
-        or value != value.strip()
-        or _UNSTORABLE_IN_IDS.search(value) is not None
-    ):
-        raise ValidationError(
-            attribute.name,
-            f"{value!r} is not a valid id (1-200 characters, no surrounding spaces, "
-            "control characters or lone surrogates)",
-        )
-
-
-MAX_NAME = 200
+    """A record id (see ``check_id``)."""
+    check_id(value, attribute.name)
 
 
 def check_name(value: object, field: str) -> str:
     """Return ``value`` if it is a name: a tag, an agent, an assignee — non-blank
-    text of at most 200 characters without control characters or lone
+    text of at most ``MAX_NAME`` characters without control characters or lone
     surrogates (which databases cannot store); else raise ``ValidationError``
     naming ``field``."""
     if (
@@ -116,21 +305,24 @@ def key(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def aware(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """An aware datetime (naive datetimes are refused)."""
-    ensure_aware(value, attribute.name)
+    """An aware datetime in range (see ``check_instant``)."""
+    check_instant(value, attribute.name)
 
 
 def optional_aware(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """``None`` or an aware datetime."""
+    """``None`` or an aware datetime in range (see ``check_instant``)."""
     if value is not None:
-        ensure_aware(value, attribute.name)
+        check_instant(value, attribute.name)
 
 
 def to_utc(value: datetime) -> datetime:
     """Converter: aware datetimes are normalised to UTC; anything else is left for the
-    validator to refuse."""
+    validator to refuse (an offset that overflows UTC is left too)."""
     if isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None:
-        return ensure_aware(value, "datetime")
+        try:
+            return ensure_aware(value, "datetime")
+        except ValidationError:
+            return value
     return value
 
 
@@ -229,8 +421,6 @@ def optional_tuple(value: Iterable[Any] | None) -> Any:
 
 
 def actor(by: object) -> str:
-    """Return ``by`` (who makes a change) if it is non-empty text, else raise
-    ``ValidationError`` (field ``by``)."""
-    if not isinstance(by, str) or not by.strip():
-        raise ValidationError("by", "name who makes the change (non-empty text)")
-    return by
+    """Return ``by`` (who makes a change) if it is a name (see ``check_name``),
+    else raise ``ValidationError`` (field ``by``)."""
+    return check_name(by, "by")

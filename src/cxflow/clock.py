@@ -26,7 +26,9 @@ def ensure_aware(value: object, field: str) -> datetime:
     """Return ``value`` as an aware UTC datetime.
 
     Raises ``ValidationError`` naming ``field`` when ``value`` is not a
-    datetime or is naive (has no UTC offset).
+    datetime, is naive (has no UTC offset) or cannot be expressed in UTC
+    (an offset near year 1 or 9999). The range every store keeps is checked
+    by ``cxflow._validate.check_instant``.
     """
     if not isinstance(value, datetime):
         raise ValidationError(field, f"expected an aware datetime, got {type(value).__name__}")
@@ -34,7 +36,10 @@ def ensure_aware(value: object, field: str) -> datetime:
         raise ValidationError(field, "naive datetime; pass an aware datetime (with a UTC offset)")
     if value.tzinfo is UTC:
         return value
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationError(field, f"{value.isoformat()} is out of range in UTC") from None
 
 
 @runtime_checkable

@@ -46,7 +46,6 @@ from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
-from cxflow.errors import ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.tasks.model import Task
@@ -72,11 +71,11 @@ __all__ = [
 
 
 def require_tenant(tenant: object) -> str:
-    """Return ``tenant`` if it is a non-empty string; else raise
-    ``ValidationError`` (field ``tenant``). Adapters call this first."""
-    if not isinstance(tenant, str) or not tenant.strip():
-        raise ValidationError("tenant", "every storage call needs a tenant (non-empty text)")
-    return tenant
+    """Return ``tenant`` if it is a valid tenant (``cxflow._validate.check_tenant``:
+    non-blank text of at most ``MAX_TENANT`` characters, no control characters
+    or lone surrogates); else raise ``ValidationError`` (field ``tenant``).
+    Adapters call this first."""
+    return v.check_tenant(tenant)
 
 
 _PROVIDES: dict[tuple[type, type], bool] = {}
