@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import types
@@ -14,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from cxflow import AssignmentSettings, QueuePolicy, TenantSettings
 from cxflow import events as events_module
-from cxflow.assignment import Decision
+from cxflow.assignment import Decision, LeastLoad, RoundRobin, SkillBased
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import EVENT_TYPES, Event, TaskCreated
 from cxflow.flows import (
@@ -28,7 +30,14 @@ from cxflow.flows import (
     Transition,
     default_flow,
 )
-from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
+from cxflow.serialization import (
+    MAX_DEPTH,
+    STRATEGIES,
+    event_from_dict,
+    event_to_dict,
+    from_dict,
+    to_dict,
+)
 from cxflow.tasks import Priority, Task
 from cxflow.tasks import commands as c
 
@@ -652,3 +661,157 @@ def test_from_dict_into_a_type_it_cannot_build_is_a_validation_error() -> None:
     with pytest.raises(ValidationError) as info:
         from_dict(Unknown, {})
     assert info.value.field == "kind"
+
+
+# -- the JSON boundary: nothing but ValidationError, for any JSON (issue 10) ----
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """``depth`` containers, alternating objects and lists, around ``leaf``."""
+    value = leaf
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+def test_assignment_settings_from_an_empty_object_are_the_defaults() -> None:
+    assert from_dict(AssignmentSettings, {}) == AssignmentSettings()
+
+
+@pytest.mark.parametrize(
+    "strategy", [LeastLoad(), RoundRobin(), SkillBased(), SkillBased(spread=True)]
+)
+def test_assignment_settings_round_trip_with_every_built_in_strategy(strategy: Any) -> None:
+    settings_ = AssignmentSettings(
+        strategy=strategy,
+        group_strategies={"billing": strategy},
+        no_answer_after=timedelta(minutes=2),
+    )
+    assert from_dict(AssignmentSettings, via_json(to_dict(settings_))) == settings_
+
+
+def test_tenant_settings_round_trip_through_json() -> None:
+    settings_ = TenantSettings(assignment=AssignmentSettings(strategy=RoundRobin()))
+    assert from_dict(TenantSettings, via_json(to_dict(settings_))) == settings_
+
+
+def test_every_built_in_strategy_is_in_the_map_under_its_name() -> None:
+    for strategy in (LeastLoad(), RoundRobin(), SkillBased(), SkillBased(spread=True)):
+        assert isinstance(strategy, STRATEGIES[strategy.name])
+
+
+@pytest.mark.parametrize(("strategy", "field"), [
+    ({"name": "fastest"}, "$.strategy.name"),
+    ({}, "$.strategy.name"),
+    (5, "$.strategy"),
+    ({"name": "least-load", "speed": 1}, "$.strategy"),
+])
+def test_an_unknown_or_malformed_strategy_is_refused_at_its_path(
+    strategy: Any, field: str
+) -> None:
+    error = error_of(lambda: from_dict(AssignmentSettings, {"strategy": strategy}))
+    assert error.field == field
+
+
+def test_input_nested_as_deep_as_the_limit_is_structured_as_usual() -> None:
+    error = error_of(lambda: event_from_dict({**event_data(), "by": nested(MAX_DEPTH - 1)}))
+    assert error.field == "$.by"
+    assert "nested" not in error.reason
+
+
+def test_input_nested_deeper_than_the_limit_is_refused_before_structuring() -> None:
+    error = error_of(lambda: event_from_dict({**event_data(), "by": nested(MAX_DEPTH)}))
+    assert error.field.startswith("$.by")
+    assert f"nested deeper than {MAX_DEPTH}" in error.reason
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_input_is_a_validation_error_not_a_recursion_error(depth: int) -> None:
+    for data in (nested(depth), {"type": "flow.saved", "by": nested(depth)}):
+        for read in (event_from_dict, lambda d: from_dict(Flow, d)):
+            with pytest.raises(ValidationError, match="nested deeper"):
+                read(data)
+
+
+@pytest.mark.parametrize("micros", [
+    timedelta.max // timedelta(microseconds=1) + 1,
+    timedelta.min // timedelta(microseconds=1) - 1,
+    -(10**30),
+    10**400,
+])
+def test_a_duration_out_of_the_timedelta_range_is_refused(micros: int) -> None:
+    error = error_of(lambda: from_dict(QueuePolicy, {"aging": micros}))
+    assert error.field == "$.aging"
+    assert "out of range" in error.reason
+    assert len(error.reason) < 200  # the 400-digit number is not quoted
+
+
+def test_the_longest_durations_a_timedelta_holds_structure() -> None:
+    for longest in (timedelta.max, timedelta.min):
+        assert from_dict(timedelta, longest // timedelta(microseconds=1)) == longest
+
+
+@pytest.mark.parametrize("text", [
+    "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00",
+])
+def test_an_instant_outside_the_utc_range_is_refused(text: str) -> None:
+    error = error_of(lambda: event_from_dict({**event_data(), "at": text}))
+    assert error.field == "$.at"
+    assert "out of range" in error.reason
+
+
+def test_an_integer_too_large_for_a_float_is_refused() -> None:
+    assert error_of(lambda: from_dict(float, 10**400)).field == "$"
+
+
+def test_a_megabyte_value_is_not_quoted_whole_in_the_error() -> None:
+    error = error_of(lambda: event_from_dict({**event_data(), "at": "x" * 1_000_000}))
+    assert error.field == "$.at"
+    assert len(str(error)) < 300
+
+
+def _explode(_inst: Any, _attribute: Any, value: Any) -> None:
+    raise OverflowError("too big") if value == 1 else TypeError("unhashable")
+
+
+@attrs.frozen
+class _Inner:
+    n: int = attrs.field(validator=_explode)
+
+
+@attrs.frozen
+class _Outer:
+    inner: _Inner
+
+
+def test_any_exception_raised_while_structuring_is_a_validation_error_at_its_path() -> None:
+    for n in (1, 2):
+        error = error_of(lambda: from_dict(_Outer, {"inner": {"n": n}}))  # noqa: B023
+        assert error.field == "$.inner"
+        assert ("OverflowError" if n == 1 else "TypeError") in error.reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@SETTINGS
+@given(data=json_values, tag=st.sampled_from([None, *sorted(EVENT_TYPES)]))
+def test_any_json_is_an_event_or_a_validation_error(data: Any, tag: str | None) -> None:
+    if tag is not None and isinstance(data, dict):
+        data = {**data, "type": tag}
+    with contextlib.suppress(ValidationError):
+        event_from_dict(data)
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from([Flow, Task, AssignmentSettings, TenantSettings, Decision]),
+    data=json_values,
+)
+def test_any_json_is_a_record_or_a_validation_error(kind: type[Any], data: Any) -> None:
+    with contextlib.suppress(ValidationError):
+        from_dict(kind, data)

@@ -11,12 +11,20 @@
   ``cxflow.events.EVENT_TYPES``; no class is ever imported by name.
 
 Every structuring failure is raised as ``cxflow.ValidationError`` whose
-``field`` is the path of the offending value (``$.statuses[2].kind``).
+``field`` is the path of the offending value (``$.statuses[2].kind``), and
+nothing else ever comes out of ``from_dict`` / ``event_from_dict``, whatever
+the input: input nested deeper than ``MAX_DEPTH`` containers is refused
+before structuring (so no ``RecursionError``), numbers and instants out of
+range are refused by the hooks, and any other exception raised while
+structuring (``OverflowError``, a validator's ``TypeError``, ...) becomes a
+``ValidationError`` at the path cattrs reports. Error messages quote at most
+a few dozen characters of the offending value.
 """
 
 from __future__ import annotations
 
 import enum
+import reprlib
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -31,6 +39,7 @@ from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.v import transform_error
 
+from cxflow.assignment.strategies import LeastLoad, RoundRobin, SkillBased, Strategy
 from cxflow.clock import ensure_aware
 from cxflow.errors import ValidationError
 from cxflow.events import EVENT_TYPES, Event
@@ -38,7 +47,14 @@ from cxflow.events import EVENT_TYPES, Event
 if TYPE_CHECKING:  # at run time the cycle through cxflow.assignment is not needed
     from cxflow.assignment.scheduler import Decision
 
-__all__ = ["Record", "converter", "event_from_dict", "event_to_dict", "from_dict", "to_dict"]
+__all__ = [
+    "MAX_DEPTH",
+    "STRATEGIES",
+    "Record",
+    "converter", "event_from_dict", "event_to_dict",
+    "from_dict",
+    "to_dict",
+]
 
 T = TypeVar("T")
 
@@ -53,6 +69,39 @@ class _ValueRefused(ValidationError):
 
 _FIELD_MARK = " @@"
 _MICROSECOND = timedelta(microseconds=1)
+_MIN_MICROSECONDS = timedelta.min // _MICROSECOND
+_MAX_MICROSECONDS = timedelta.max // _MICROSECOND
+"""The range of a ``timedelta``, in microseconds."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of objects and lists ``from_dict`` accepts (a cxflow
+record nests fewer than 10 levels); deeper input is a ``ValidationError``."""
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "least-load": LeastLoad,
+    "round-robin": RoundRobin,
+    "skill-based": SkillBased,
+    "skill-based+spread": SkillBased,
+}
+"""The assignment strategies ``from_dict`` builds, by their ``"name"`` (the
+explicit map of tagged unions: no class is imported by name). A custom
+strategy serialises, but reads back only once added here by the host."""
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel = 2
+_SHOW.maxstring = _SHOW.maxother = 40
+_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = 4
+
+
+def _show(value: object) -> str:
+    """A short, safe ``repr`` of ``value`` for error messages (a megabyte
+    string, a 5,000-digit number or deep nesting cost nothing)."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        return _SHOW.repr(value)
+    except Exception:  # a value whose repr fails is still refused
+        return f"a {type(value).__name__}"
 
 
 def _make_converter() -> cattrs.Converter:
@@ -60,30 +109,41 @@ def _make_converter() -> cattrs.Converter:
 
     def structure_datetime(value: Any, _: type) -> datetime:
         if not isinstance(value, str):
-            raise _ValueRefused("datetime", f"expected an ISO 8601 string, got {value!r}")
+            raise _ValueRefused("datetime", f"expected an ISO 8601 string, got {_show(value)}")
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise _ValueRefused("datetime", f"{value!r} is not ISO 8601") from exc
+            raise _ValueRefused("datetime", f"{_show(value)} is not ISO 8601") from exc
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise _ValueRefused("datetime", f"{value!r} is naive; include a UTC offset")
-        return ensure_aware(parsed, "datetime")
+            raise _ValueRefused("datetime", f"{_show(value)} is naive; include a UTC offset")
+        try:
+            return ensure_aware(parsed, "datetime")
+        except (OverflowError, ValidationError) as exc:  # year 1 at +05:00 is before year 1 UTC
+            raise _ValueRefused("datetime", f"{_show(value)} is out of range in UTC") from exc
 
     conv.register_unstructure_hook(datetime, lambda d: ensure_aware(d, "datetime").isoformat())
     conv.register_structure_hook(datetime, structure_datetime)
 
     def structure_timedelta(value: Any, _: type) -> timedelta:
         if type(value) is not int:
-            raise _ValueRefused("timedelta", f"expected integer microseconds, got {value!r}")
+            raise _ValueRefused(
+                "timedelta", f"expected integer microseconds, got {_show(value)}"
+            )
+        if not _MIN_MICROSECONDS <= value <= _MAX_MICROSECONDS:
+            raise _ValueRefused(
+                "timedelta",
+                f"{_show(value)} is out of range (a duration is from {_MIN_MICROSECONDS} "
+                f"to {_MAX_MICROSECONDS} microseconds)",
+            )
         return timedelta(microseconds=value)
 
     def structure_date(value: Any, _: type) -> date:
         if not isinstance(value, str):
-            raise _ValueRefused("date", f"expected an ISO 8601 date string, got {value!r}")
+            raise _ValueRefused("date", f"expected an ISO 8601 date string, got {_show(value)}")
         try:
             return date.fromisoformat(value)
         except ValueError as exc:
-            raise _ValueRefused("date", f"{value!r} is not an ISO 8601 date") from exc
+            raise _ValueRefused("date", f"{_show(value)} is not an ISO 8601 date") from exc
 
     conv.register_unstructure_hook(date, date.isoformat)
     conv.register_structure_hook(date, structure_date)
@@ -96,7 +156,10 @@ def _make_converter() -> cattrs.Converter:
                 raise _ValueRefused(
                     kind.__name__, f"expected {kind.__name__}, got {type(value).__name__}"
                 )
-            return kind(value)
+            try:
+                return kind(value)
+            except OverflowError as exc:  # an int too large for a float
+                raise _ValueRefused(kind.__name__, f"{_show(value)} is out of range") from exc
 
         return structure
 
@@ -108,11 +171,29 @@ def _make_converter() -> cattrs.Converter:
             return kind(value)
         except ValueError as exc:
             allowed = ", ".join(repr(m.value) for m in kind)
-            raise _ValueRefused(kind.__name__, f"{value!r} is not one of {allowed}") from exc
+            raise _ValueRefused(kind.__name__, f"{_show(value)} is not one of {allowed}") from exc
 
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), structure_enum
     )
+
+    strategy_structurers = {
+        kind: make_dict_structure_fn(kind, conv, _cattrs_forbid_extra_keys=True)
+        for kind in set(STRATEGIES.values())
+    }
+
+    def structure_strategy(value: Any, _: type) -> Strategy:
+        if not isinstance(value, dict):
+            raise _ValueRefused("strategy", f"expected an object, got {type(value).__name__}")
+        name = value.get("name")
+        kind = STRATEGIES.get(name) if isinstance(name, str) else None
+        if kind is None:
+            known = ", ".join(repr(known) for known in STRATEGIES)
+            raise ValidationError("name", f"unknown strategy {_show(name)} (known: {known})")
+        strategy: Strategy = strategy_structurers[kind](value, kind)
+        return strategy
+
+    conv.register_structure_hook(Strategy, structure_strategy)
 
     def structure_namedtuple(cl: type[tuple[Any, ...]], c: cattrs.Converter) -> Any:
         return namedtuple_dict_structure_factory(cl, c, "from_converter", True)  # forbid extras
@@ -139,7 +220,7 @@ def _make_converter() -> cattrs.Converter:
         tag = value.get("type")
         structure = structurers.get(tag) if isinstance(tag, str) else None
         if structure is None:
-            raise ValidationError("type", f"unknown event type {tag!r}")
+            raise ValidationError("type", f"unknown event type {_show(tag)}")
         body = {k: v for k, v in value.items() if k != "type"}
         event: Event = structure(body, EVENT_TYPES[str(tag)])
         return event
@@ -167,7 +248,17 @@ def _leaf_format(exc: BaseException, _type: Any) -> str:
         return "required field missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return f"unknown keys {sorted(exc.extra_fields)}"
-    return str(exc) or type(exc).__name__
+    return _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    """What an unexpected exception says, bounded (its message may quote the input)."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    text = text if len(text) <= 200 else f"{text[:200]}..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _join(path: str, field: str) -> str:
@@ -188,7 +279,7 @@ def _as_validation_error(exc: BaseException) -> ValidationError:
             path = _join(path or "$", field)
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
         return ValidationError(path or "$", f"{reason}{more}")
-    return ValidationError("$", str(exc) or type(exc).__name__)
+    return ValidationError("$", _reason(exc))
 
 
 def to_dict(value: Record) -> dict[str, Any]:
@@ -202,15 +293,68 @@ def to_dict(value: Record) -> dict[str, Any]:
     return result
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
+def _too_deep(data: object) -> str | None:
+    """The path of a container nested deeper than ``MAX_DEPTH`` in ``data``,
+    or ``None``. Iterative, level by level: no recursion, whatever the depth
+    (about 10 us for a task)."""
+    if not isinstance(data, _CONTAINERS):
+        return None
+    level: list[Any] = [data]
+    depth = 1
+    while True:
+        deeper: list[Any] = []
+        for parent in level:
+            for child in parent.values() if isinstance(parent, dict) else parent:
+                if isinstance(child, _CONTAINERS):
+                    deeper.append(child)
+        if not deeper:
+            return None
+        depth += 1
+        if depth > MAX_DEPTH:
+            return _path_to_depth(data, depth)
+        level = deeper
+
+
+def _path_to_depth(data: object, depth: int) -> str:
+    """The path of the first container at nesting ``depth`` (1: ``data``)."""
+    stack: list[tuple[object, str, int]] = [(data, "$", 1)]
+    while stack:
+        value, path, at = stack.pop()
+        if at == depth:
+            return path
+        items: list[tuple[str, object]]
+        if isinstance(value, dict):
+            items = [(f".{str(key)[:40]}", child) for key, child in value.items()]
+        elif isinstance(value, list | tuple):
+            items = [(f"[{index}]", child) for index, child in enumerate(value)]
+        else:
+            continue
+        stack.extend(
+            (child, path + step, at + 1)
+            for step, child in reversed(items)
+            if isinstance(child, _CONTAINERS)
+        )
+    return "$"  # pragma: no cover - _too_deep found one
+
+
 def from_dict(kind: type[T], data: Any) -> T:
-    """Structure ``data`` into ``kind``; any problem is a ``ValidationError``."""
+    """Structure ``data`` (what ``json.loads`` returns) into ``kind``.
+
+    Raises ``ValidationError`` and nothing else, for any input: its ``field``
+    is the path of the offending value (``$.statuses[2].kind``); ``kind`` when
+    the converter cannot build ``kind`` at all; ``$...`` with "nested deeper"
+    when ``data`` nests more than ``MAX_DEPTH`` objects and lists."""
+    deep = _too_deep(data)
+    if deep is not None:
+        raise ValidationError(deep, f"nested deeper than {MAX_DEPTH} objects and lists")
     try:
         return converter.structure(data, kind)
     except StructureHandlerNotFoundError as exc:
-        raise ValidationError("kind", f"cannot structure {kind!r}") from exc
-    except (
-        BaseValidationError, ValidationError, ValueError, TypeError, KeyError, AttributeError
-    ) as exc:
+        raise ValidationError("kind", f"cannot structure {_show(kind)}") from exc
+    except Exception as exc:  # the boundary: nothing but ValidationError leaves it
         raise _as_validation_error(exc) from exc
 
 
@@ -221,5 +365,6 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 
 def event_from_dict(data: Any) -> Event:
-    """Structure a tagged event dict back into its event class."""
+    """Structure a tagged event dict back into its event class; raises only
+    ``ValidationError``, as ``from_dict``."""
     return from_dict(Event, data)
