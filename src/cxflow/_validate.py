@@ -266,6 +266,37 @@ def check_name(value: object, field: str) -> str:
     return value
 
 
+def name(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A name (see ``check_name``)."""
+    check_name(value, attribute.name)
+
+
+def optional_id(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None`` or a record id (see ``check_id``)."""
+    if value is not None:
+        check_id(value, attribute.name)
+
+
+def optional_free_text(max_len: int = MAX_LABEL) -> Any:
+    """Validator: ``None`` or non-blank free text (see ``check_free_text``)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            check_free_text(value, attribute.name, max_len=max_len)
+
+    return check
+
+
+def optional_enum_of(kind: type[Enum]) -> Any:
+    """Validator: ``None`` or a member of ``kind`` (see ``check_enum``)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            check_enum(value, kind, attribute.name)
+
+    return check
+
+
 def optional_name(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """``None`` or a name (see ``check_name``)."""
     if value is not None:

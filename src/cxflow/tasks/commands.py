@@ -6,9 +6,12 @@ instant ``at`` and the actor ``by`` are passed in, and a change returns a new
 describe it. A call that changes nothing (adding a watcher twice, checking a
 checked to-do) returns the same snapshot and no events.
 
-Errors: ``ValidationError`` for bad input (naive datetimes, empty
-text, a deleted task), ``MoveRefused`` for moves the flow does
-not allow, ``NotFound`` for unknown to-dos and materials.
+Errors: ``ValidationError`` for bad input (anything the boundary rules of
+``docs/reference/boundary.md`` refuse: naive or out-of-range instants, empty,
+oversized or unstorable text, wrong types; a deleted task), ``MoveRefused``
+for moves the flow does not allow, ``NotFound`` for unknown to-dos and
+materials. Every argument is checked once, here, before anything is built, so
+nothing a command returns holds a value a store cannot keep and read back.
 """
 
 from __future__ import annotations
@@ -19,8 +22,18 @@ from typing import Any, Final
 
 import attrs
 
-from cxflow._validate import actor, check_name, check_text
-from cxflow.clock import ensure_aware
+from cxflow._validate import (
+    MAX_INSTANT,
+    MAX_TEXT,
+    MIN_INSTANT,
+    actor,
+    check_enum,
+    check_free_text,
+    check_id,
+    check_instant,
+    check_name,
+    check_names,
+)
 from cxflow.errors import MoveRefused, NotFound, ValidationError
 from cxflow.events import (
     Event,
@@ -106,6 +119,20 @@ def _base(task: Task, at: datetime, by: str) -> dict[str, Any]:
     }
 
 
+def _flow(flow: object) -> Flow:
+    if not isinstance(flow, Flow):
+        raise ValidationError("flow", f"expected a Flow, got {type(flow).__name__}")
+    return flow
+
+
+def _status_key(value: object, field: str) -> str:
+    """A status key argument: text (an unknown key is the flow's to refuse)."""
+    if value.__class__ is not str:
+        raise ValidationError(field, f"expected a status key, got {type(value).__name__}")
+    assert isinstance(value, str)
+    return value
+
+
 def _live(task: Task) -> None:
     if task.deleted_at is not None:
         raise ValidationError("task", f"task {task.id!r} is deleted; restore it first")
@@ -155,9 +182,10 @@ def create_task(
 ) -> Result:
     """A new task in ``status`` (default: the flow's initial status) with the
     to-dos of that status."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
-    start = flow.initial_status if status is None else flow.status(status)
+    flow = _flow(flow)
+    start = flow.initial_status if status is None else flow.status(_status_key(status, "status"))
     if not start.enabled:
         raise MoveRefused("status", f"status {start.key!r} is disabled")
     todos = tuple(_todos_for(flow, start.key, (), by))
@@ -176,7 +204,7 @@ def create_task(
         priority=priority,
         due_at=due_at,
         task_type=task_type,
-        watchers=tuple(dict.fromkeys(check_name(w, "watchers") for w in watchers)),
+        watchers=tuple(dict.fromkeys(check_names(watchers, "watchers"))),
         todos=todos,
         history=(StatusChange(source=None, target=start.key, by=by, at=at,
                               flow_version=flow.version),),
@@ -203,10 +231,15 @@ def move_task(
     entering a completed status sets ``completed_at``, leaving one clears it.
     """
     # The hot path: cheap checks first, the full validators only when they fail.
-    if getattr(at, "tzinfo", None) is not UTC:
-        at = ensure_aware(at, "at")
-    if by.__class__ is not str or not by.strip():
-        by = actor(by)
+    if getattr(at, "tzinfo", None) is not UTC or not MIN_INSTANT <= at <= MAX_INSTANT:
+        at = check_instant(at, "at")
+    by = actor(by)
+    if target.__class__ is not str:
+        _status_key(target, "target")
+    if reason is not None:
+        check_free_text(reason, "reason")
+    if flow.__class__ is not Flow:
+        _flow(flow)
     if task.deleted_at is not None:
         _live(task)
     if flow.id != task.flow_id or flow.version != task.flow_version:
@@ -266,7 +299,10 @@ def relocate_task(
     enabled in ``flow``; otherwise it moves to ``target`` (enabled in ``flow``)
     regardless of the move restrictions, recorded in history as a flow edit.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
+    flow = _flow(flow)
+    if target is not None:
+        _status_key(target, "target")
     if flow.id != task.flow_id or flow.version <= task.flow_version:
         raise ValidationError("flow", f"{flow.id!r} v{flow.version} is not a newer version")
     if target is None or target == task.status:
@@ -296,9 +332,11 @@ def update_task(
 
     Changing the due date clears the overdue marker so it can be raised again.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
+    if priority is not UNSET:
+        priority = check_enum(priority, Priority, "priority")
     wanted = {
         "title": title,
         "description": description,
@@ -335,10 +373,10 @@ def _describe(value: object) -> str | None:
 
 def add_comment(task: Task, body: str, *, by: str, at: datetime) -> Result:
     """Add a comment by ``by``."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
-    body = check_text(body, "body")
+    body = check_free_text(body, "body", max_len=MAX_TEXT)
     comment = Comment(id=f"c{len(task.comments) + 1}", author=by, body=body, at=at)
     updated = _evolve(task, at, comments=(*task.comments, comment))
     return updated, [TaskCommented(comment_id=comment.id, body=body, **_base(task, at, by))]
@@ -346,7 +384,7 @@ def add_comment(task: Task, body: str, *, by: str, at: datetime) -> Result:
 
 def add_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
     """Add ``watcher`` (an agent following the task); no-op if already watching."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
     watcher = check_name(watcher, "watcher")
@@ -358,9 +396,10 @@ def add_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
 
 def remove_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result:
     """Remove ``watcher``; no-op if not watching."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
+    watcher = check_name(watcher, "watcher")
     if watcher not in task.watchers:
         return task, []
     updated = _evolve(task, at, watchers=tuple(w for w in task.watchers if w != watcher))
@@ -369,7 +408,7 @@ def remove_watcher(task: Task, watcher: str, *, by: str, at: datetime) -> Result
 
 def add_todo(task: Task, text: str, *, by: str, at: datetime, required: bool = False) -> Result:
     """Add an ad hoc to-do."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
     todo = Todo(id=f"t{len(task.todos) + 1}", text=text, required=required, added_by=by)
@@ -378,9 +417,10 @@ def add_todo(task: Task, text: str, *, by: str, at: datetime, required: bool = F
 
 
 def _set_todo(task: Task, todo_id: str, *, by: str, at: datetime, checked: bool) -> Result:
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
+    todo_id = check_id(todo_id, "todo_id")
     index = next((i for i, todo in enumerate(task.todos) if todo.id == todo_id), None)
     if index is None:
         raise NotFound("todo", todo_id)
@@ -408,7 +448,7 @@ def uncheck_todo(task: Task, todo_id: str, *, by: str, at: datetime) -> Result:
 
 def add_attachment(task: Task, attachment: Material, *, by: str, at: datetime) -> Result:
     """Attach a file reference to the task."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
     if not isinstance(attachment, Material):
@@ -420,10 +460,11 @@ def add_attachment(task: Task, attachment: Material, *, by: str, at: datetime) -
 def request_material(task: Task, flow: Flow, name: str, *, by: str, at: datetime) -> Result:
     """Emit the intent to send material ``name`` (of the flow or of the task's
     current status) into the task's conversation. The task itself is unchanged."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _live(task)
-    _check_flow(task, flow)
+    _check_flow(task, _flow(flow))
+    name = check_free_text(name, "name")
     if task.conversation_id is None:
         raise ValidationError("conversation_id", "the task has no conversation to send into")
     for material in (*flow.status(task.status).materials, *flow.materials):
@@ -439,7 +480,7 @@ def request_material(task: Task, flow: Flow, name: str, *, by: str, at: datetime
 
 def delete_task(task: Task, *, by: str, at: datetime) -> Result:
     """Soft-delete; no-op if already deleted."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     if task.deleted_at is not None:
         return task, []
@@ -466,10 +507,13 @@ def restore_task(
     Events: ``TaskRestored`` (on ``flow``'s version), then the move's
     ``TaskMoved`` and ``TodoAdded`` when the status changes.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
+    if status is not None:
+        _status_key(status, "status")
     if task.deleted_at is None:
         return task, []
+    flow = _flow(flow)
     if flow.id != task.flow_id or flow.version < task.flow_version:
         raise ValidationError(
             "flow",
@@ -504,7 +548,8 @@ def restore_task(
 def raise_overdue(task: Task, *, at: datetime, by: str = "cxflow") -> Result:
     """Raise the overdue marker once when the due date has passed at ``at``
     (live, not completed); otherwise a no-op."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
+    by = actor(by)
     if task.deleted_at is not None or task.overdue_marked_at is not None:
         return task, []
     if not task.is_overdue(at):

@@ -13,7 +13,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.flows.model import Material
-from cxflow.priority import Priority
+from cxflow.priority import Priority, to_priority
 from cxflow.timers.sla import SlaClock
 
 __all__ = ["Comment", "Priority", "StatusChange", "Task", "Todo"]
@@ -25,9 +25,10 @@ __all__ = ["Comment", "Priority", "StatusChange", "Task", "Todo"]
 class Comment:
     """A note between agents on a task."""
 
-    id: str = attrs.field(validator=v.non_empty_text)
-    author: str = attrs.field(validator=v.non_empty_text)
-    body: str = attrs.field(validator=v.non_empty_text)
+    id: str = attrs.field(validator=v.identifier)
+    author: str = attrs.field(validator=v.name)
+    body: str = attrs.field(validator=v.free_text(v.MAX_TEXT))
+    """At most ``MAX_TEXT`` characters (see ``docs/reference/boundary.md``)."""
     at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
 
 
@@ -35,13 +36,13 @@ class Comment:
 class Todo:
     """A checklist item of a task, from a status's template or added by an agent."""
 
-    id: str = attrs.field(validator=v.non_empty_text)
-    text: str = attrs.field(validator=v.non_empty_text)
+    id: str = attrs.field(validator=v.identifier)
+    text: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
     required: bool = attrs.field(default=False, validator=v.boolean)
-    status: str | None = attrs.field(default=None)
+    status: str | None = attrs.field(default=None, validator=attrs.validators.optional(v.key))
     """Key of the status whose template created it; ``None`` for ad hoc to-dos."""
-    added_by: str | None = attrs.field(default=None, validator=v.optional_text)
-    checked_by: str | None = attrs.field(default=None, validator=v.optional_text)
+    added_by: str | None = attrs.field(default=None, validator=v.optional_name)
+    checked_by: str | None = attrs.field(default=None, validator=v.optional_name)
     checked_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
@@ -56,8 +57,9 @@ class Todo:
 class StatusChange:
     """One entry of a task's status history. ``source`` is ``None`` at creation.
 
-    Built by the task commands from already validated input on every move, so
-    it carries no validators and keeps a ``__dict__`` (faster to build frozen).
+    Built by the task commands from input they validated once (``by``,
+    ``target``, ``reason``: the boundary rules), on every move, so it carries
+    no validators and keeps a ``__dict__`` (faster to build frozen).
     """
 
     source: str | None
@@ -72,6 +74,8 @@ class StatusChange:
 class Task:
     """A tracked piece of work moving through the statuses of one flow version.
 
+    Every field is checked by the boundary rules (``docs/reference/boundary.md``):
+    a ``Task`` that cannot be stored and read back cannot be constructed.
     Treat instances as read-only snapshots; change them through the command
     functions (or ``cxflow.TaskService``), which return a new snapshot at
     ``version + 1``. (The class keeps a ``__dict__`` rather than slots so a
@@ -79,21 +83,24 @@ class Task:
     """
 
     id: str = attrs.field(validator=v.identifier)
-    title: str = attrs.field(validator=v.non_empty_text)
+    title: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
     flow_id: str = attrs.field(validator=v.identifier)
     flow_version: int = attrs.field(validator=v.positive_int)
     status: str = attrs.field(validator=v.key)
     created_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
     updated_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
-    created_by: str = attrs.field(validator=v.non_empty_text)
-    description: str = attrs.field(default="", validator=v.text)
-    conversation_id: str | None = attrs.field(default=None, validator=v.optional_text)
+    created_by: str = attrs.field(validator=v.name)
+    description: str = attrs.field(default="", validator=v.free_text(v.MAX_TEXT, blank=True))
+    conversation_id: str | None = attrs.field(default=None, validator=v.optional_id)
     assignee: str | None = attrs.field(default=None, validator=v.optional_name)
-    priority: Priority = attrs.field(default=Priority.NORMAL, validator=v.instance_of(Priority))
+    priority: Priority = attrs.field(
+        default=Priority.NORMAL, converter=to_priority, validator=v.enum_of(Priority)
+    )
+    """A ``Priority``, or its value (``"high"``)."""
     due_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    task_type: str | None = attrs.field(default=None)
+    task_type: str | None = attrs.field(default=None, validator=v.optional_id)
     """The task type of a flow A/B experiment this task was assigned through."""
     watchers: tuple[str, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.names
@@ -121,8 +128,10 @@ class Task:
     deleted_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    deleted_by: str | None = attrs.field(default=None)
-    sla: tuple[SlaClock, ...] = attrs.field(default=(), converter=v.to_tuple)
+    deleted_by: str | None = attrs.field(default=None, validator=v.optional_name)
+    sla: tuple[SlaClock, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(SlaClock)
+    )
     """The task's resolution SLA clock, when ``TaskService`` has an SLA policy."""
     version: int = attrs.field(default=1, validator=v.positive_int)
     """Optimistic-concurrency version: 1 when created, +1 on every change."""
