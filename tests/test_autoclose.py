@@ -324,9 +324,11 @@ def test_still_due_refuses_a_naive_instant() -> None:
     assert info.value.field == "at"
 
 
-def test_still_due_refuses_a_rule_given_as_text() -> None:
+def test_still_due_takes_a_rule_by_value_and_refuses_an_unknown_one() -> None:
+    by_value = still_due(BOTH, waiting_customer(), "agent_silence", T0)  # type: ignore[arg-type]
+    assert by_value == still_due(BOTH, waiting_customer(), AutoCloseRule.AGENT_SILENCE, T0)
     with pytest.raises(ValidationError) as info:
-        still_due(BOTH, waiting_customer(), "agent_silence", T0)  # type: ignore[arg-type]
+        still_due(BOTH, waiting_customer(), "silence", T0)  # type: ignore[arg-type]
     assert info.value.field == "rule"
 
 

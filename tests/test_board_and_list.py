@@ -91,15 +91,17 @@ def test_bad_offset_is_refused(offset: Any) -> None:
     assert info.value.field == "offset"
 
 
-def test_priority_filter_that_is_not_a_priority_is_refused() -> None:
+def test_priority_filter_takes_a_value_and_refuses_an_unknown_one() -> None:
+    assert TaskQuery(priority="high").priority is Priority.HIGH  # type: ignore[arg-type]
     with pytest.raises(ValidationError) as info:
-        TaskQuery(priority="high")  # type: ignore[arg-type]
+        TaskQuery(priority="urgent")  # type: ignore[arg-type]
     assert info.value.field == "priority"
 
 
-def test_sort_that_is_not_a_task_sort_is_refused() -> None:
+def test_sort_takes_a_value_and_refuses_an_unknown_one() -> None:
+    assert TaskQuery(sort="title").sort is TaskSort.TITLE  # type: ignore[arg-type]
     with pytest.raises(ValidationError) as info:
-        TaskQuery(sort="title")  # type: ignore[arg-type]
+        TaskQuery(sort="size")  # type: ignore[arg-type]
     assert info.value.field == "sort"
 
 

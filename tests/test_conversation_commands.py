@@ -115,9 +115,10 @@ def test_open_refuses_a_non_customer() -> None:
     assert info.value.field == "customer"
 
 
-def test_open_refuses_a_non_priority() -> None:
+def test_open_takes_a_priority_by_value_and_refuses_an_unknown_one() -> None:
+    assert opened(priority="high").priority is Priority.HIGH
     with pytest.raises(ValidationError) as info:
-        opened(priority="high")
+        opened(priority="urgent")
     assert info.value.field == "priority"
 
 
@@ -322,9 +323,11 @@ def test_message_refuses_a_naive_datetime() -> None:
     assert info.value.field == "at"
 
 
-def test_message_refuses_an_author_kind_given_as_text() -> None:
+def test_message_takes_an_author_kind_by_value_and_refuses_an_unknown_one() -> None:
+    by_value, _ = c.record_message(opened(), "customer", at=T1)  # type: ignore[arg-type]
+    assert by_value.last_speaker is C
     with pytest.raises(ValidationError) as info:
-        c.record_message(opened(), "customer", at=T1)  # type: ignore[arg-type]
+        c.record_message(opened(), "robot", at=T1)  # type: ignore[arg-type]
     assert info.value.field == "author_kind"
 
 

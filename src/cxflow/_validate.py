@@ -266,6 +266,21 @@ def check_name(value: object, field: str) -> str:
     return value
 
 
+def check_filter(value: object, field: str) -> str:
+    """Return ``value`` if it is usable as a query filter: text of at most
+    ``MAX_TEXT`` characters that every store can compare (no NUL, other C0
+    control characters but tab, newline and carriage return, or lone
+    surrogates); blank or over-long names are allowed and match nothing.
+    Else raise ``ValidationError`` naming ``field``."""
+    return check_free_text(value, field, max_len=MAX_TEXT, blank=True)
+
+
+def optional_filter(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None`` or a query filter value (see ``check_filter``)."""
+    if value is not None:
+        check_filter(value, attribute.name)
+
+
 def name(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """A name (see ``check_name``)."""
     check_name(value, attribute.name)

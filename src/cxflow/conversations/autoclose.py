@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 import attrs
 
 from cxflow import _validate as v
-from cxflow.clock import ensure_aware
 from cxflow.conversations.commands import _close
 from cxflow.conversations.model import AuthorKind, Conversation, ConversationState
 from cxflow.errors import ValidationError
@@ -160,9 +159,7 @@ def _policy(value: object) -> AutoClosePolicy:
 
 
 def _rule(value: object) -> AutoCloseRule:
-    if not isinstance(value, AutoCloseRule):
-        raise ValidationError("rule", f"expected an AutoCloseRule, got {type(value).__name__}")
-    return value
+    return v.check_enum(value, AutoCloseRule, "rule")
 
 
 def due(policy: AutoClosePolicy, conversation: Conversation) -> AutoCloseDue | None:
@@ -199,7 +196,7 @@ def still_due(
     reached? A fire for a stale situation (someone spoke since, the rule was
     switched off or shortened the other way, the conversation closed) must not
     close."""
-    at = ensure_aware(at, "at")
+    at = v.check_instant(at, "at")
     rule = _rule(rule)
     current = due(policy, conversation)
     return current is not None and current.rule is rule and current.deadline <= at
@@ -208,14 +205,13 @@ def still_due(
 def autoclose_timer_id(conversation_id: str) -> str:
     """The id of a conversation's one auto-close timer: ``"autoclose:<id>"``.
 
-    Timer ids are at most 200 characters: for a conversation id too long for
+    Timer ids are at most ``MAX_ID`` (200) characters: for a conversation id too long for
     that, ``"autoclose:#<sha256 of the id>"`` (still one stable id per
     conversation).
     """
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise ValidationError("conversation_id", "expected a conversation id")
+    v.check_id(conversation_id, "conversation_id")
     timer_id = f"{AUTOCLOSE_TIMER_KIND}:{conversation_id}"
-    if len(timer_id) <= 200:
+    if len(timer_id) <= v.MAX_ID:
         return timer_id
     digest = hashlib.sha256(conversation_id.encode("utf-8")).hexdigest()
     return f"{AUTOCLOSE_TIMER_KIND}:#{digest}"
@@ -246,7 +242,7 @@ def close_by_rule(
     """
     _policy(policy)
     rule = _rule(rule)
-    at = ensure_aware(at, "at")
+    at = v.check_instant(at, "at")
     by = v.actor(by)
     if conversation.state is not ConversationState.OPEN:
         return conversation, []

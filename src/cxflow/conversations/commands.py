@@ -48,8 +48,7 @@ from typing import Any
 import attrs
 
 from cxflow import _validate as v
-from cxflow._validate import actor, check_text
-from cxflow.clock import ensure_aware
+from cxflow._validate import actor, check_enum, check_free_text, check_instant, check_name
 from cxflow.conversations.model import (
     AuthorKind,
     Conversation,
@@ -116,7 +115,13 @@ def _base(conversation: Conversation, at: datetime, by: str) -> dict[str, Any]:
 
 
 def _optional_text(value: object, field: str) -> str | None:
-    return None if value is None else check_text(value, field)
+    """``None`` or free text (a reason: see ``check_free_text``)."""
+    return None if value is None else check_free_text(value, field)
+
+
+def _optional_name(value: object, field: str) -> str | None:
+    """``None`` or a name (an author id, a plan: see ``check_name``)."""
+    return None if value is None else check_name(value, field)
 
 
 def _bool(value: object, field: str) -> bool:
@@ -164,11 +169,10 @@ def open_conversation(
     ``plan`` is a snapshot of the customer's plan at ``at``; ``room_tags`` are
     de-duplicated, keeping their order.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     customer = _customer(customer)
-    if not isinstance(priority, Priority):
-        raise ValidationError("priority", f"expected a Priority, got {type(priority).__name__}")
+    priority = check_enum(priority, Priority, "priority")
     conversation = Conversation(
         id=conversation_id,
         channel=channel,
@@ -205,14 +209,11 @@ def record_message(
     The event's ``by`` is ``author_id``, or the author kind's value (e.g.
     ``"customer"``) when no id is given.
     """
-    if not isinstance(author_kind, AuthorKind):
-        raise ValidationError(
-            "author_kind", f"expected an AuthorKind, got {type(author_kind).__name__}"
-        )
-    at = ensure_aware(at, "at")
+    author_kind = check_enum(author_kind, AuthorKind, "author_kind")
+    at = check_instant(at, "at")
     _conversation(conversation)
     _bool(automatic, "automatic")
-    author_id = _optional_text(author_id, "author_id")
+    author_id = _optional_name(author_id, "author_id")
     from_customer = author_kind is AuthorKind.CUSTOMER and not automatic
     agent_reply = author_kind is AuthorKind.AGENT and not automatic
     counted = from_customer or agent_reply
@@ -258,7 +259,7 @@ def record_message(
 
 def assign(conversation: Conversation, assignee: str | None, *, at: datetime, by: str) -> Result:
     """Assign to ``assignee`` (``None`` unassigns); no-op when unchanged."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
     assignee = (None if assignee is None else v.check_name(assignee, "assignee"))
@@ -274,7 +275,7 @@ def assign(conversation: Conversation, assignee: str | None, *, at: datetime, by
 def set_waiting(conversation: Conversation, waiting: bool, *, at: datetime, by: str) -> Result:
     """Mark the conversation waiting (on the customer or a third party: SLA clocks
     pause) or not; no-op when unchanged. Auto-close does not look at it."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
     if _bool(waiting, "waiting") == conversation.waiting:
@@ -287,11 +288,10 @@ def set_priority(
     conversation: Conversation, priority: Priority, *, at: datetime, by: str
 ) -> Result:
     """Change the priority; no-op when unchanged."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
-    if not isinstance(priority, Priority):
-        raise ValidationError("priority", f"expected a Priority, got {type(priority).__name__}")
+    priority = check_enum(priority, Priority, "priority")
     if priority is conversation.priority:
         return conversation, []
     updated = _evolve(conversation, at, priority=priority)
@@ -303,7 +303,7 @@ def set_priority(
 
 def add_room_tag(conversation: Conversation, tag: str, *, at: datetime, by: str) -> Result:
     """Add a room tag (it stays with this conversation only); no-op if present."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
     tag = v.check_name(tag, "tag")
@@ -315,9 +315,10 @@ def add_room_tag(conversation: Conversation, tag: str, *, at: datetime, by: str)
 
 def remove_room_tag(conversation: Conversation, tag: str, *, at: datetime, by: str) -> Result:
     """Remove a room tag; no-op if absent."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
+    tag = v.check_name(tag, "tag")
     if tag not in conversation.room_tags:
         return conversation, []
     updated = _evolve(
@@ -363,7 +364,7 @@ def close(
     Emits only ``ConversationClosed`` (``rule=None``): close-message and survey
     intents belong to the auto-close policy (``autoclose.close_by_rule``).
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
     return _close(conversation, at=at, by=by, reason=_optional_text(reason, "reason"))
@@ -378,7 +379,7 @@ def reopen(
     resets ``last_speaker`` (auto-close restarts from the next counted message).
     Room tags, assignee and the message instants are kept.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _conversation(conversation)
     reason = _optional_text(reason, "reason")
@@ -404,7 +405,7 @@ def reopen(
 def add_customer_tag(customer: Customer, tag: str, *, at: datetime, by: str) -> CustomerResult:
     """Add a customer tag (it follows the customer into later conversations);
     no-op if present."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _customer(customer)
     tag = v.check_name(tag, "tag")
@@ -416,9 +417,10 @@ def add_customer_tag(customer: Customer, tag: str, *, at: datetime, by: str) -> 
 
 def remove_customer_tag(customer: Customer, tag: str, *, at: datetime, by: str) -> CustomerResult:
     """Remove a customer tag; no-op if absent."""
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _customer(customer)
+    tag = v.check_name(tag, "tag")
     if tag not in customer.tags:
         return customer, []
     updated = attrs.evolve(
@@ -434,10 +436,10 @@ def set_customer_plan(
 
     Open conversations keep the plan they snapshotted when they opened.
     """
-    at = ensure_aware(at, "at")
+    at = check_instant(at, "at")
     by = actor(by)
     _customer(customer)
-    plan = _optional_text(plan, "plan")
+    plan = _optional_name(plan, "plan")
     if plan == customer.plan:
         return customer, []
     updated = attrs.evolve(customer, plan=plan, version=customer.version + 1)

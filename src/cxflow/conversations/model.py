@@ -15,7 +15,7 @@ from datetime import datetime
 import attrs
 
 from cxflow import _validate as v
-from cxflow.tasks.model import Priority
+from cxflow.priority import Priority, to_priority
 from cxflow.timers.sla import SlaClock
 
 __all__ = ["AuthorKind", "Conversation", "ConversationState", "Customer"]
@@ -45,7 +45,7 @@ class Customer:
     """
 
     id: str = attrs.field(validator=v.identifier)
-    plan: str | None = attrs.field(default=None, validator=v.optional_text)
+    plan: str | None = attrs.field(default=None, validator=v.optional_name)
     """Plan tier, e.g. ``"enterprise"``; SLA policies and assignment read it."""
     tags: tuple[str, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.names
@@ -68,19 +68,24 @@ class Conversation:
     customer_id: str = attrs.field(validator=v.identifier)
     opened_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
     updated_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
-    plan: str | None = attrs.field(default=None, validator=v.optional_text)
+    plan: str | None = attrs.field(default=None, validator=v.optional_name)
     """The customer's plan tier when the conversation opened."""
-    priority: Priority = attrs.field(default=Priority.NORMAL, validator=v.instance_of(Priority))
+    priority: Priority = attrs.field(
+        default=Priority.NORMAL, converter=to_priority, validator=v.enum_of(Priority)
+    )
+    """A ``Priority``, or its value (``"high"``)."""
     assignee: str | None = attrs.field(default=None, validator=v.optional_name)
     state: ConversationState = attrs.field(
-        default=ConversationState.OPEN, validator=v.instance_of(ConversationState)
+        default=ConversationState.OPEN, validator=v.enum_of(ConversationState)
     )
     waiting: bool = attrs.field(default=False, validator=v.boolean)
     """Waiting on the customer or a third party: SLA clocks pause."""
     room_tags: tuple[str, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.names
     )
-    last_speaker: AuthorKind | None = attrs.field(default=None)
+    last_speaker: AuthorKind | None = attrs.field(
+        default=None, validator=v.optional_enum_of(AuthorKind)
+    )
     last_customer_message_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
@@ -90,13 +95,15 @@ class Conversation:
     first_agent_reply_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    message_count: int = attrs.field(default=0)
+    message_count: int = attrs.field(default=0, validator=v.int_between(0))
     closed_at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    close_reason: str | None = attrs.field(default=None)
-    reopen_count: int = attrs.field(default=0)
-    sla: tuple[SlaClock, ...] = attrs.field(default=(), converter=v.to_tuple)
+    close_reason: str | None = attrs.field(default=None, validator=v.optional_free_text())
+    reopen_count: int = attrs.field(default=0, validator=v.int_between(0))
+    sla: tuple[SlaClock, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.tuple_of(SlaClock)
+    )
     """The SLA clocks of this conversation (see ``cxflow.timers.sla``)."""
     version: int = attrs.field(default=1, validator=v.positive_int)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
+from cxflow import _validate as v
 from cxflow.conversations.model import Conversation, ConversationState, Customer
 from cxflow.errors import ValidationError
 
@@ -19,16 +21,23 @@ def _check_limit(limit: object) -> None:
         raise ValidationError("limit", f"must be an integer from 1 to {MAX_RESULTS}")
 
 
+def _to_state(value: ConversationState | str | None) -> ConversationState | None:
+    """Converter: a state or its value; anything else is left for the check below."""
+    result: Any = v.to_enum(ConversationState)(value)
+    return result  # type: ignore[no-any-return]
+
+
 @attrs.frozen(kw_only=True)
 class ConversationQuery:
     """Filters for conversations; ``None`` means "any". Results are ordered by
     ``opened_at`` then id and capped at ``limit``."""
 
-    customer_id: str | None = None
-    state: ConversationState | None = None
-    channel: str | None = None
-    assignee: str | None = None
-    room_tag: str | None = None
+    customer_id: str | None = attrs.field(default=None, validator=v.optional_filter)
+    state: ConversationState | None = attrs.field(default=None, converter=_to_state)
+    """A ``ConversationState`` or its value (``"open"``)."""
+    channel: str | None = attrs.field(default=None, validator=v.optional_filter)
+    assignee: str | None = attrs.field(default=None, validator=v.optional_filter)
+    room_tag: str | None = attrs.field(default=None, validator=v.optional_filter)
     limit: int = 100
 
     def __attrs_post_init__(self) -> None:
@@ -58,7 +67,7 @@ class ConversationQuery:
 class CustomerQuery:
     """Customers carrying ``tag`` (or all), ordered by id, capped at ``limit``."""
 
-    tag: str | None = None
+    tag: str | None = attrs.field(default=None, validator=v.optional_filter)
     limit: int = 100
 
     def __attrs_post_init__(self) -> None:

@@ -16,10 +16,16 @@ __all__ = ["ConversationSettings"]
 @attrs.frozen(kw_only=True)
 class ConversationSettings:
     """A tenant's automation: auto-close policy, SLA policy and time triggers
-    (each optional)."""
+    (each optional). Anything else in a slot (``sla="gold"``) is a
+    ``ValidationError`` at construction."""
 
-    autoclose: autoclose.AutoClosePolicy | None = None
-    sla: SlaPolicy | None = None
+    autoclose: autoclose.AutoClosePolicy | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(v.instance_of(autoclose.AutoClosePolicy)),
+    )
+    sla: SlaPolicy | None = attrs.field(
+        default=None, validator=attrs.validators.optional(v.instance_of(SlaPolicy))
+    )
     triggers: tuple[TimeTrigger, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.tuple_of(TimeTrigger)
     )

@@ -17,11 +17,14 @@ import attrs
 from cxflow import _validate as v
 from cxflow.errors import ValidationError
 from cxflow.flows.model import Flow, Status
+from cxflow.priority import to_optional_priority
 from cxflow.tasks.model import Priority, Task
 
 __all__ = ["Board", "BoardColumn", "Page", "TaskQuery", "TaskSort", "board_order", "build_board"]
 
 MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 1_000_000_000
+"""The largest ``TaskQuery.offset`` (every SQL engine takes it as an integer)."""
 
 
 class TaskSort(enum.Enum):
@@ -45,6 +48,17 @@ class TaskSort(enum.Enum):
     TITLE = "title"
 
 
+def _to_sort(value: TaskSort | str) -> TaskSort:
+    """Converter: a ``TaskSort`` or its value; anything else is left for the validator."""
+    result: Any = v.to_enum(TaskSort)(value)
+    return result  # type: ignore[no-any-return]
+
+
+def _optional_bool(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ValidationError(attribute.name, f"expected true, false or None, got {value!r}")
+
+
 def _due_key(task: Task, descending: bool = False) -> tuple[bool, datetime]:
     """(after the dated ones, due date or creation) for a sort that is
     ``reverse=descending``: tasks without a due date sort last either way."""
@@ -62,28 +76,36 @@ def board_order(task: Task) -> tuple[Any, ...]:
 class TaskQuery:
     """Filters, order and page of the list view.
 
-    ``None`` means "any" for every filter except ``deleted``, whose default
+    Text filters are checked by ``check_filter`` (text a store can compare:
+    a value no record holds matches nothing); ``priority`` and ``sort`` take
+    a member or its value. ``None`` means "any" for every filter except ``deleted``, whose default
     ``False`` hides soft-deleted tasks (``True``: only deleted; ``None``: both).
     The ``overdue`` filter needs ``at``, the instant it is evaluated for.
     ``descending`` reverses the ``sort`` order, keeping tasks without a due
     date last (see ``TaskSort``).
     """
 
-    flow_id: str | None = None
+    flow_id: str | None = attrs.field(default=None, validator=v.optional_filter)
     statuses: tuple[str, ...] | None = attrs.field(
         default=None, converter=v.optional_tuple
     )
-    assignee: str | None = None
-    priority: Priority | None = None
-    conversation_id: str | None = None
-    overdue: bool | None = None
+    assignee: str | None = attrs.field(default=None, validator=v.optional_filter)
+    priority: Priority | None = attrs.field(
+        default=None, converter=to_optional_priority, validator=v.optional_enum_of(Priority)
+    )
+    """A ``Priority`` or its value (``"high"``)."""
+    conversation_id: str | None = attrs.field(default=None, validator=v.optional_filter)
+    overdue: bool | None = attrs.field(default=None, validator=_optional_bool)
     at: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
-    deleted: bool | None = False
-    sort: TaskSort = TaskSort.PRIORITY
-    descending: bool = False
-    offset: int = 0
+    deleted: bool | None = attrs.field(default=False, validator=_optional_bool)
+    sort: TaskSort = attrs.field(
+        default=TaskSort.PRIORITY, converter=_to_sort, validator=v.enum_of(TaskSort)
+    )
+    """A ``TaskSort`` or its value (``"due_at"``)."""
+    descending: bool = attrs.field(default=False, validator=v.boolean)
+    offset: int = attrs.field(default=0, validator=v.int_between(0, MAX_OFFSET))
     limit: int = 50
 
     def __attrs_post_init__(self) -> None:
@@ -92,14 +114,11 @@ class TaskQuery:
             or not all(isinstance(key, str) for key in self.statuses)
         ):
             raise ValidationError("statuses", "expected a list of status keys or None")
+        if self.statuses is not None:
+            for index, key in enumerate(self.statuses):
+                v.check_filter(key, f"statuses[{index}]")
         if self.overdue is not None and self.at is None:
             raise ValidationError("at", "the overdue filter needs the instant to evaluate it at")
-        if self.priority is not None and not isinstance(self.priority, Priority):
-            raise ValidationError("priority", f"expected a Priority, got {self.priority!r}")
-        if not isinstance(self.sort, TaskSort):
-            raise ValidationError("sort", f"expected a TaskSort, got {self.sort!r}")
-        if type(self.offset) is not int or self.offset < 0:
-            raise ValidationError("offset", "must be an integer >= 0")
         if type(self.limit) is not int or not 1 <= self.limit <= MAX_PAGE_SIZE:
             raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
 
