@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from cxflow._validate import check_duration, check_id, check_instant, check_name
 from cxflow.assignment.model import Agent, Routing
-from cxflow.clock import ensure_aware
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -52,16 +52,16 @@ _Row = tuple[str, int, Any]
 
 
 def check_claim_arguments(at: object, worker: object, lease: object, limit: object) -> datetime:
-    """Validate the arguments of ``TimerStore.claim_timers`` (after the tenant);
-    return ``at`` as aware UTC. Raises ``ValidationError`` naming ``worker``,
-    ``lease``, ``limit`` or ``at``. Shared by cxflow's adapters."""
-    if not isinstance(worker, str) or not worker.strip():
-        raise ValidationError("worker", "a claim needs a worker id (non-empty text)")
-    if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        raise ValidationError("lease", "a lease must be a positive timedelta")
+    """Validate the arguments of ``TimerStore.claim_timers`` (after the tenant):
+    ``worker`` a name, ``lease`` a duration (``cxflow._validate`` rules, so
+    ``at + lease`` cannot overflow), ``limit`` from 1 to ``MAX_CLAIM``, ``at``
+    an instant; return ``at`` as aware UTC. Raises ``ValidationError`` naming
+    the argument. Shared by cxflow's adapters."""
+    check_name(worker, "worker")
+    check_duration(lease, "lease")
     if type(limit) is not int or not 1 <= limit <= MAX_CLAIM:
         raise ValidationError("limit", f"must be an integer from 1 to {MAX_CLAIM}")
-    return ensure_aware(at, "at")
+    return check_instant(at, "at")
 
 
 def check_finished_routings(values: Sequence[object]) -> list[str]:
@@ -138,7 +138,7 @@ class MemoryStore:
 
     def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
         with self._lock:
-            versions = self._tenant(tenant).flows.get(flow_id)
+            versions = self._tenant(tenant).flows.get(check_id(flow_id, "flow_id"))
             if not versions:
                 raise NotFound("flow", flow_id)
             if version is None:
@@ -160,7 +160,7 @@ class MemoryStore:
 
     def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
         with self._lock:
-            versions = list(self._tenant(tenant).flows.get(flow_id, ()))
+            versions = list(self._tenant(tenant).flows.get(check_id(flow_id, "flow_id"), ()))
         if not versions:
             raise NotFound("flow", flow_id)
         return versions
@@ -169,7 +169,7 @@ class MemoryStore:
 
     def get_task(self, tenant: str, task_id: str) -> Task:
         with self._lock:
-            data = self._tenant(tenant).tasks.get(task_id)
+            data = self._tenant(tenant).tasks.get(check_id(task_id, "task_id"))
         if data is None:
             raise NotFound("task", task_id)
         return _open_copy(data)
@@ -185,7 +185,9 @@ class MemoryStore:
 
     def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
         with self._lock:
-            data = self._tenant(tenant).conversations.get(conversation_id)
+            data = self._tenant(tenant).conversations.get(
+                check_id(conversation_id, "conversation_id")
+            )
         if data is None:
             raise NotFound("conversation", conversation_id)
         return _open_copy(data)
@@ -200,7 +202,7 @@ class MemoryStore:
 
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
         with self._lock:
-            data = self._tenant(tenant).customers.get(customer_id)
+            data = self._tenant(tenant).customers.get(check_id(customer_id, "customer_id"))
         if data is None:
             raise NotFound("customer", customer_id)
         return data
@@ -217,7 +219,7 @@ class MemoryStore:
 
     def get_timer(self, tenant: str, timer_id: str) -> Timer:
         with self._lock:
-            data = self._tenant(tenant).timers.get(timer_id)
+            data = self._tenant(tenant).timers.get(check_id(timer_id, "timer_id"))
         if data is None:
             raise NotFound("timer", timer_id)
         return data
@@ -252,7 +254,7 @@ class MemoryStore:
 
     def get_agent(self, tenant: str, agent_id: str) -> Agent:
         with self._lock:
-            data = self._tenant(tenant).agents.get(agent_id)
+            data = self._tenant(tenant).agents.get(check_id(agent_id, "agent_id"))
         if data is None:
             raise NotFound("agent", agent_id)
         return _agent_copy(data)
@@ -265,7 +267,9 @@ class MemoryStore:
 
     def get_routing(self, tenant: str, conversation_id: str) -> Routing:
         with self._lock:
-            data = self._tenant(tenant).routings.get(conversation_id)
+            data = self._tenant(tenant).routings.get(
+                check_id(conversation_id, "conversation_id")
+            )
         if data is None:
             raise NotFound("routing", conversation_id)
         return data
