@@ -238,9 +238,11 @@ def test_enabled_must_be_a_bool() -> None:
     assert info.value.field == "enabled"
 
 
-def test_kind_must_be_a_status_kind() -> None:
+def test_kind_is_a_status_kind_or_its_value() -> None:
+    status = Status(key="new", label="New", kind="waiting")  # type: ignore[arg-type]
+    assert status.kind is StatusKind.WAITING
     with pytest.raises(ValidationError) as info:
-        Status(key="new", label="New", kind="waiting")  # type: ignore[arg-type]
+        Status(key="new", label="New", kind="paused")  # type: ignore[arg-type]
     assert info.value.field == "kind"
 
 

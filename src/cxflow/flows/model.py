@@ -8,7 +8,10 @@ invalid flow cannot be constructed: every rule below raises
   and spacing; at least one enabled status;
 - a completed status (success or failure) enabled and reachable from the
   initial status, so every task can finish;
-- restricted moves (``transitions``) name known statuses only.
+- restricted moves (``transitions``) name known statuses only;
+- names, labels and texts follow the boundary rules
+  (``docs/reference/boundary.md``): ``MAX_LABEL`` characters for a name,
+  label, to-do text or material name, ``MAX_TEXT`` for a description.
 """
 
 from __future__ import annotations
@@ -50,11 +53,17 @@ class StatusKind(enum.Enum):
         return self in (StatusKind.COMPLETED_SUCCESS, StatusKind.COMPLETED_FAILURE)
 
 
+def _to_kind(value: StatusKind | str) -> StatusKind:
+    """Converter: a kind or its value; anything else is left for the validator."""
+    result: Any = v.to_enum(StatusKind)(value)
+    return result  # type: ignore[no-any-return]
+
+
 @attrs.frozen(kw_only=True)
 class TodoTemplate:
     """A checklist item that becomes a task's to-do when the task enters its status."""
 
-    text: str = attrs.field(validator=v.non_empty_text)
+    text: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
     required: bool = attrs.field(default=False, validator=v.boolean)
     """Required to-dos must be checked before the task can complete (unless the
     flow allows completing with open required to-dos)."""
@@ -64,8 +73,8 @@ class TodoTemplate:
 class Material:
     """A file an agent can send into the conversation: name, URI and media type."""
 
-    name: str = attrs.field(validator=v.non_empty_text)
-    uri: str = attrs.field(validator=v.non_empty_text)
+    name: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
+    uri: str = attrs.field(validator=v.free_text(v.MAX_TEXT))
     media_type: str = attrs.field(default="application/octet-stream")
 
     @media_type.validator
@@ -81,11 +90,12 @@ class Status:
 
     key: str = attrs.field(validator=v.key)
     """Stable identifier, unique in its flow ignoring case."""
-    label: str = attrs.field(validator=v.non_empty_text)
+    label: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
     """The board column's title, unique in its flow ignoring case and spacing
     (``"Done"``, ``"done"`` and ``" Done "`` are one label), disabled statuses
     included: they can be switched back on, and tasks in them still show it."""
-    kind: StatusKind = attrs.field(validator=v.instance_of(StatusKind))
+    kind: StatusKind = attrs.field(converter=_to_kind, validator=v.enum_of(StatusKind))
+    """A ``StatusKind`` or its value (``"waiting"``)."""
     enabled: bool = attrs.field(default=True, validator=v.boolean)
     todos: tuple[TodoTemplate, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.tuple_of(TodoTemplate)
@@ -114,11 +124,11 @@ class Flow:
     """
 
     id: str = attrs.field(validator=v.identifier)
-    name: str = attrs.field(validator=v.non_empty_text)
+    name: str = attrs.field(validator=v.free_text(v.MAX_LABEL))
     statuses: tuple[Status, ...] = attrs.field(converter=v.to_tuple, validator=v.tuple_of(Status))
     version: int = attrs.field(default=1, validator=v.positive_int)
-    description: str = attrs.field(default="", validator=v.text)
-    initial: str | None = attrs.field(default=None)
+    description: str = attrs.field(default="", validator=v.free_text(v.MAX_TEXT, blank=True))
+    initial: str | None = attrs.field(default=None, validator=attrs.validators.optional(v.key))
     """Key of the status new tasks start in; default: the first enabled status."""
     transitions: tuple[Transition, ...] | None = attrs.field(
         default=None, converter=v.optional_tuple
@@ -150,6 +160,8 @@ class Flow:
 
     def status(self, key: str) -> Status:
         """The status with ``key``; ``ValidationError`` if the flow has none."""
+        if not isinstance(key, str):
+            raise ValidationError("status", f"expected a status key, got {type(key).__name__}")
         for status in self.statuses:
             if status.key == key:
                 return status

@@ -41,9 +41,9 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 import attrs
-import pendulum
 
-from cxflow.clock import duration_us, ensure_aware, epoch_us, from_epoch_us
+from cxflow._validate import check_instant
+from cxflow.clock import duration_us, epoch_us, from_epoch_us
 from cxflow.errors import ValidationError
 
 __all__ = ["BusinessCalendar"]
@@ -192,14 +192,20 @@ def _to_holidays(value: Iterable[date | str]) -> tuple[date, ...]:
     return tuple(sorted(days))
 
 
+_MAX_ZONE_NAME = 255
+
+
 def _timezone(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """An IANA time zone name that pendulum knows."""
-    if not isinstance(value, str) or not value:
+    """An IANA time zone name that ``zoneinfo`` knows, spelled exactly (the
+    zone the calendar computes with: ``"utc"`` is not ``"UTC"``)."""
+    if not isinstance(value, str) or not value or len(value) > _MAX_ZONE_NAME:
         raise ValidationError(attribute.name, f"expected an IANA time zone name, got {value!r}")
     try:
-        pendulum.timezone(value)
-    except Exception:  # InvalidTimezone, or ValueError for malformed keys
-        raise ValidationError(attribute.name, f"unknown time zone {value!r}") from None
+        ZoneInfo(value)
+    except Exception:  # ZoneInfoNotFoundError, ValueError or OSError for malformed keys
+        raise ValidationError(
+            attribute.name, f"unknown time zone {value!r} (IANA names are case-sensitive)"
+        ) from None
 
 
 class _Days:
@@ -326,7 +332,11 @@ class BusinessCalendar:
     ) -> BusinessCalendar:
         """The same ``ranges`` Monday to Friday, closed at weekends, e.g.
         ``BusinessCalendar.weekdays("Asia/Seoul", [("09:00", "18:00")])``."""
-        same = tuple(ranges)
+        same: Any = (
+            tuple(ranges)
+            if isinstance(ranges, Iterable) and not isinstance(ranges, str | bytes | Mapping)
+            else ranges  # refused by the hours converter, naming the weekday
+        )
         return cls(timezone=timezone, hours=dict.fromkeys(range(5), same), holidays=holidays)
 
     @classmethod
@@ -339,10 +349,11 @@ class BusinessCalendar:
         elapsed after ``start``; a zero ``duration`` gives ``next_open(start)``.
 
         The result of a positive ``duration`` is inside an open range or at its
-        end. Raises ``ValidationError`` for a naive ``start`` or a negative
-        ``duration``, or a deadline after the year 9999.
+        end. Raises ``ValidationError`` for a naive or out-of-range ``start``
+        (see ``check_instant``), a negative ``duration``, or a deadline after
+        the year 9999.
         """
-        at = epoch_us(ensure_aware(start, "start"))
+        at = epoch_us(check_instant(start, "start"))
         if not isinstance(duration, timedelta):
             raise ValidationError(
                 "duration", f"expected a timedelta, got {type(duration).__name__}"
@@ -378,10 +389,10 @@ class BusinessCalendar:
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between ``start`` and ``end`` (zero when ``end <= start``).
 
-        Raises ``ValidationError`` for a naive ``start`` or ``end``.
+        Raises ``ValidationError`` for a naive or out-of-range ``start`` or ``end``.
         """
-        low = epoch_us(ensure_aware(start, "start"))
-        high = epoch_us(ensure_aware(end, "end"))
+        low = epoch_us(check_instant(start, "start"))
+        high = epoch_us(check_instant(end, "end"))
         if high <= low:
             return timedelta(0)
         day = self._days.day
@@ -404,14 +415,15 @@ class BusinessCalendar:
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is inside an open range (open at a range's start,
-        closed at its end). Raises ``ValidationError`` for a naive ``at``."""
-        instant = epoch_us(ensure_aware(at, "at"))
+        closed at its end). Raises ``ValidationError`` for a naive or
+        out-of-range ``at``."""
+        instant = epoch_us(check_instant(at, "at"))
         return self._next_interval(instant)[0] <= instant
 
     def next_open(self, at: datetime) -> datetime:
         """The first open instant at or after ``at``, as aware UTC. Raises
-        ``ValidationError`` for a naive ``at``."""
-        instant = epoch_us(ensure_aware(at, "at"))
+        ``ValidationError`` for a naive or out-of-range ``at``."""
+        instant = epoch_us(check_instant(at, "at"))
         return from_epoch_us(max(self._next_interval(instant)[0], instant))
 
     def intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:

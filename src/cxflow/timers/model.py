@@ -63,7 +63,7 @@ class Timer:
     state: TimerState = attrs.field(
         default=TimerState.PENDING, validator=v.instance_of(TimerState)
     )
-    lease_owner: str | None = attrs.field(default=None, validator=v.optional_text)
+    lease_owner: str | None = attrs.field(default=None, validator=v.optional_name)
     lease_until: datetime | None = attrs.field(
         default=None, converter=v.optional_to_utc, validator=v.optional_aware
     )
@@ -125,17 +125,20 @@ class Timer:
         )
 
     def claimed(self, worker: str, at: datetime, lease: timedelta) -> Timer:
-        """Leased to ``worker`` until ``at + lease`` (the claim's fence is the new version)."""
+        """Leased to ``worker`` (a name) until ``at + lease`` (the claim's fence
+        is the new version); ``lease`` is positive and at most ``MAX_DURATION``."""
+        worker = v.check_name(worker, "worker")
+        at = v.check_instant(at, "at")
+        lease = v.check_duration(lease, "lease")
         if not self.is_due(at):
             raise ValidationError("timer", f"timer {self.id!r} is not due and free at {at}")
-        if lease <= timedelta(0):
-            raise ValidationError("lease", "a lease must be positive")
         return attrs.evolve(
             self, lease_owner=worker, lease_until=at + lease, version=self.version + 1
         )
 
     def fired(self, at: datetime) -> Timer:
         """Fired at ``at`` (the cycle is over)."""
+        at = v.check_instant(at, "at")
         if not self.pending:
             raise ValidationError("state", f"timer {self.id!r} is {self.state.value}, not pending")
         return attrs.evolve(

@@ -34,7 +34,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.errors import ValidationError
-from cxflow.priority import Priority
+from cxflow.priority import Priority, to_optional_priority
 
 __all__ = [
     "BusinessTime",
@@ -80,15 +80,25 @@ class SlaClockState(enum.Enum):
 
 
 def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise ValidationError(attribute.name, f"expected a positive duration, got {value!r}")
+    if value is not None:
+        v.check_duration(value, attribute.name)
+
+
+def _calendar(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (
+        callable(getattr(value, "add", None)) and callable(getattr(value, "elapsed", None))
+    ):
+        raise ValidationError(
+            attribute.name,
+            "expected None or a business calendar (add and elapsed, e.g. a BusinessCalendar), "
+            f"got {type(value).__name__}",
+        )
 
 
 @attrs.frozen(kw_only=True)
 class SlaTargets:
-    """Business-time targets; ``None`` means "not measured"."""
+    """Business-time targets; ``None`` means "not measured". Each target is
+    positive and at most ``MAX_DURATION`` (3650 days)."""
 
     first_response: timedelta | None = attrs.field(default=None, validator=_optional_positive)
     next_response: timedelta | None = attrs.field(default=None, validator=_optional_positive)
@@ -102,11 +112,14 @@ class SlaTargets:
 
 @attrs.frozen(kw_only=True)
 class SlaRule:
-    """Targets for conversations of ``priority`` and/or ``plan`` (``None``: any)."""
+    """Targets for conversations of ``priority`` (a ``Priority`` or its value)
+    and/or ``plan`` (``None``: any)."""
 
     targets: SlaTargets = attrs.field(validator=v.instance_of(SlaTargets))
-    priority: Priority | None = None
-    plan: str | None = attrs.field(default=None, validator=v.optional_text)
+    priority: Priority | None = attrs.field(
+        default=None, converter=to_optional_priority, validator=v.optional_enum_of(Priority)
+    )
+    plan: str | None = attrs.field(default=None, validator=v.optional_name)
 
     def matches(self, priority: Priority, plan: str | None) -> bool:
         """True when this rule applies to a conversation of ``priority`` and ``plan``."""
@@ -122,12 +135,14 @@ class SlaPolicy:
 
     id: str = attrs.field(validator=v.identifier)
     rules: tuple[SlaRule, ...] = attrs.field(converter=v.to_tuple, validator=v.tuple_of(SlaRule))
-    warn_before: timedelta = attrs.field(default=timedelta(0))
-    """Emit a warning this much business time before a breach (zero: no warning)."""
-    calendar: BusinessTime | None = attrs.field(default=None, eq=False)
-    """Business hours; ``None`` measures around the clock."""
+    warn_before: timedelta = attrs.field(default=timedelta(0), validator=v.duration(zero=True))
+    """Emit a warning this much business time before a breach (zero: no
+    warning); at most ``MAX_DURATION``."""
+    calendar: BusinessTime | None = attrs.field(default=None, eq=False, validator=_calendar)
+    """Business hours; ``None`` measures around the clock. Anything without
+    ``add`` and ``elapsed`` (``"9-to-5"``) is a ``ValidationError``."""
     escalation: tuple[str, ...] = attrs.field(
-        default=(), converter=v.to_tuple, validator=v.tuple_of(str)
+        default=(), converter=v.to_tuple, validator=v.names
     )
     """Names of actions the host (or the rule engine) performs on a breach,
     carried on the escalation event; cxflow does not interpret them."""
@@ -135,8 +150,6 @@ class SlaPolicy:
     def __attrs_post_init__(self) -> None:
         if not self.rules:
             raise ValidationError("rules", "an SLA policy needs at least one rule")
-        if not isinstance(self.warn_before, timedelta) or self.warn_before < timedelta(0):
-            raise ValidationError("warn_before", "must be a duration >= 0")
 
     def targets_for(self, priority: Priority, plan: str | None) -> SlaTargets | None:
         """The targets of the first matching rule, or ``None``."""

@@ -11,14 +11,14 @@ a new cycle. Nothing is evaluated as code.
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import attrs
 
 from cxflow import _validate as v
-from cxflow.errors import ValidationError
-from cxflow.priority import Priority
+from cxflow.priority import Priority, to_optional_priority
 
 __all__ = ["ElapsedSince", "TimeTrigger", "TriggerAction", "TriggerActionKind", "trigger_timer_id"]
 
@@ -43,32 +43,46 @@ class TriggerActionKind(enum.Enum):
     ESCALATE = "escalate"
 
 
+def _to_action_kind(value: TriggerActionKind | str) -> TriggerActionKind:
+    """Converter: a kind or its value; anything else is left for the validator."""
+    result: Any = v.to_enum(TriggerActionKind)(value)
+    return result  # type: ignore[no-any-return]
+
+
 @attrs.frozen(kw_only=True)
 class TriggerAction:
     """The action of a trigger: a kind, a target (team, person, channel) and a note."""
 
-    kind: TriggerActionKind = attrs.field(validator=v.instance_of(TriggerActionKind))
-    target: str = attrs.field(validator=v.non_empty_text)
-    note: str = attrs.field(default="", validator=v.text)
+    kind: TriggerActionKind = attrs.field(
+        converter=_to_action_kind, validator=v.enum_of(TriggerActionKind)
+    )
+    """A ``TriggerActionKind`` or its value (``"notify"``)."""
+    target: str = attrs.field(validator=v.name)
+    note: str = attrs.field(default="", validator=v.free_text(v.MAX_TEXT, blank=True))
 
 
-def _positive(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise ValidationError(attribute.name, f"expected a positive duration, got {value!r}")
+def _to_since(value: ElapsedSince | str) -> ElapsedSince:
+    """Converter: an ``ElapsedSince`` or its value; anything else is left for the validator."""
+    result: Any = v.to_enum(ElapsedSince)(value)
+    return result  # type: ignore[no-any-return]
 
 
 @attrs.frozen(kw_only=True)
 class TimeTrigger:
-    """When ``since`` has lasted ``after`` on an open conversation matching the
-    filters (``None``: any), perform ``action`` once."""
+    """When ``since`` has lasted ``after`` (positive, at most ``MAX_DURATION``)
+    on an open conversation matching the filters (``None``: any), perform
+    ``action`` once. Enums (``since``, ``priority``) take a member or its
+    value: ``priority="high"`` is ``Priority.HIGH``."""
 
     id: str = attrs.field(validator=v.key)
-    since: ElapsedSince = attrs.field(validator=v.instance_of(ElapsedSince))
-    after: timedelta = attrs.field(validator=_positive)
+    since: ElapsedSince = attrs.field(converter=_to_since, validator=v.enum_of(ElapsedSince))
+    after: timedelta = attrs.field(validator=v.duration())
     action: TriggerAction = attrs.field(validator=v.instance_of(TriggerAction))
-    channel: str | None = None
-    priority: Priority | None = None
-    plan: str | None = None
+    channel: str | None = attrs.field(default=None, validator=v.optional_id)
+    priority: Priority | None = attrs.field(
+        default=None, converter=to_optional_priority, validator=v.optional_enum_of(Priority)
+    )
+    plan: str | None = attrs.field(default=None, validator=v.optional_name)
 
     def anchor(self, conversation: Any) -> datetime | None:
         """The instant the elapsed time counts from, or ``None`` when the
@@ -100,5 +114,12 @@ class TimeTrigger:
 
 
 def trigger_timer_id(trigger_id: str, conversation_id: str) -> str:
-    """The timer id of ``trigger_id`` on one conversation."""
-    return f"trigger:{trigger_id}:{conversation_id}"
+    """The timer id of ``trigger_id`` on one conversation:
+    ``"trigger:<trigger id>:<conversation id>"``, or, when that is longer than
+    ``MAX_ID`` characters, ``"trigger:<trigger id>:#<sha256 of the
+    conversation id>"`` (still one stable, valid id per pair)."""
+    timer_id = f"trigger:{trigger_id}:{conversation_id}"
+    if len(timer_id) <= v.MAX_ID:
+        return timer_id
+    digest = hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"trigger:{trigger_id}:#{digest}"
