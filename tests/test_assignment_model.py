@@ -111,7 +111,7 @@ def test_idle_since_is_normalised_to_utc() -> None:
     ({"turn": -1}, "turn"),
     ({"turn": True}, "turn"),
     ({"version": 0}, "version"),
-    ({"presence": "online"}, "presence"),
+    ({"presence": "busy"}, "presence"),
     ({"groups": ("ok", "")}, "groups[1]"),
 ])
 def test_other_bad_agent_fields_are_named(fields: dict[str, Any], field: str) -> None:
@@ -198,7 +198,7 @@ def test_skills_and_declined_keep_first_seen_order_without_repeats() -> None:
     ({"channel": ""}, "channel"),
     ({"plan": " "}, "plan"),
     ({"vip": 1}, "vip"),
-    ({"priority": "high"}, "priority"),
+    ({"priority": "urgent"}, "priority"),
     ({"skills": ("ok", "")}, "skills[1]"),
     ({"group": ""}, "group"),
     ({"declined": "ana"}, "declined"),
@@ -418,7 +418,7 @@ def test_bad_data_is_refused_naming_the_path(kind: type[Any], data: Any, field: 
     (Routing, "skills", Iterable[str]),
     (Routing, "declined", Iterable[str]),
     (QueuePolicy, "plan_levels", Mapping[str, int]),
-    (QueuePolicy, "priority_shifts", Mapping[Priority, int]),
+    (QueuePolicy, "priority_shifts", Mapping[Priority | str, int]),
 ])
 def test_constructor_parameters_are_typed_not_any(kind: type, field: str, hint: object) -> None:
     hints = typing.get_type_hints(kind.__init__, vars(assignment_model))

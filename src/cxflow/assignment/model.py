@@ -19,7 +19,7 @@ import attrs
 from cxflow import _validate as v
 from cxflow.clock import duration_us, epoch_us
 from cxflow.errors import ValidationError
-from cxflow.priority import Priority
+from cxflow.priority import Priority, to_priority
 
 __all__ = [
     "MAX_CAPACITY",
@@ -72,11 +72,21 @@ def _skills(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
 
 def _unique_names(value: Iterable[str]) -> tuple[str, ...]:
     """Converter: names in first-seen order without repeats (anything but an
-    iterable is left for the validator to refuse by name)."""
+    iterable, or an iterable holding unhashable items, is left for the
+    validator to refuse by name)."""
     result: Any = v.to_tuple(value)
     if isinstance(result, tuple):
-        return tuple(dict.fromkeys(result))
+        try:
+            return tuple(dict.fromkeys(result))
+        except TypeError:  # an unhashable item: not a name, refused by the validator
+            return result
     return result  # type: ignore[no-any-return]  # refused by the validator
+
+
+def _to_presence(value: Presence | str) -> Presence:
+    """Converter: a ``Presence`` or its value; anything else is left for the validator."""
+    result: Any = v.to_enum(Presence)(value)
+    return result  # type: ignore[no-any-return]
 
 
 def _name_map(value: Mapping[str, int]) -> dict[str, int]:
@@ -85,9 +95,12 @@ def _name_map(value: Mapping[str, int]) -> dict[str, int]:
     return dict(value) if isinstance(value, Mapping) else value
 
 
-def _priority_map(value: Mapping[Priority, int]) -> dict[Priority, int]:
-    """Converter: like ``_name_map``, keyed by ``Priority``."""
-    return dict(value) if isinstance(value, Mapping) else value
+def _priority_map(value: Mapping[Priority | str, int]) -> dict[Priority, int]:
+    """Converter: like ``_name_map``, keyed by ``Priority`` (or its value:
+    ``{"high": -1}``)."""
+    if not isinstance(value, Mapping):
+        return value
+    return {to_priority(key): shift for key, shift in value.items()}
 
 
 @attrs.frozen(kw_only=True)
@@ -107,8 +120,9 @@ class Agent:
 
     id: str = attrs.field(validator=v.identifier)
     presence: Presence = attrs.field(
-        default=Presence.OFFLINE, validator=v.instance_of(Presence)
+        default=Presence.OFFLINE, converter=_to_presence, validator=v.enum_of(Presence)
     )
+    """A ``Presence`` or its value (``"online"``)."""
     capacity: int = attrs.field(default=1, validator=v.int_between(0, MAX_CAPACITY))
     channel_capacity: dict[str, int] = attrs.field(
         factory=dict, converter=_name_map, validator=_channel_capacity
@@ -147,7 +161,9 @@ class Routing:
     arrived_at: datetime = attrs.field(converter=v.to_utc, validator=v.aware)
     plan: str | None = attrs.field(default=None, validator=v.optional_name)
     vip: bool = attrs.field(default=False, validator=v.boolean)
-    priority: Priority = attrs.field(default=Priority.NORMAL, validator=v.instance_of(Priority))
+    priority: Priority = attrs.field(
+        default=Priority.NORMAL, converter=to_priority, validator=v.enum_of(Priority)
+    )
     skills: tuple[str, ...] = attrs.field(default=(), converter=_unique_names, validator=v.names)
     group: str | None = attrs.field(default=None, validator=v.optional_name)
     agent: str | None = attrs.field(default=None, validator=v.optional_name)

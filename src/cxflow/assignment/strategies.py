@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from cxflow import _validate as v
 from cxflow.assignment.model import Agent
 from cxflow.clock import from_epoch_us
 
@@ -169,7 +170,7 @@ class RoundRobin:
     them ahead of colleagues who kept working.
     """
 
-    name: str = "round-robin"
+    name: str = attrs.field(default="round-robin", validator=v.name)
 
     def rank(self, agent: AgentState, need: Need) -> tuple[Any, ...]:
         return (agent.turn,)
@@ -189,7 +190,7 @@ class LeastLoad:
     """The agent with the lowest load relative to capacity, then the one idle
     the longest (oldest last assignment)."""
 
-    name: str = "least-load"
+    name: str = attrs.field(default="least-load", validator=v.name)
 
     def rank(self, agent: AgentState, need: Need) -> tuple[Any, ...]:
         return (agent.ratio, agent.idle_us)
@@ -215,10 +216,10 @@ class SkillBased:
     every required skill. Conversations without skills rank on load alone.
     """
 
-    spread: bool = False
+    spread: bool = attrs.field(default=False, validator=v.boolean)
     name: str = attrs.field(default=attrs.Factory(
         lambda self: "skill-based+spread" if self.spread else "skill-based", takes_self=True
-    ))
+    ), validator=v.name)
 
     def rank(self, agent: AgentState, need: Need) -> tuple[Any, ...]:
         return self._key(agent, need.primary)

@@ -25,7 +25,6 @@ Waiting status, assignee and business hours do not affect auto-close.
 from __future__ import annotations
 
 import enum
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -36,6 +35,7 @@ from cxflow.conversations.commands import _close
 from cxflow.conversations.model import AuthorKind, Conversation, ConversationState
 from cxflow.errors import ValidationError
 from cxflow.events import CloseMessageRequested, Event, SurveyRequested
+from cxflow.timers.model import subject_timer_id
 
 __all__ = [
     "AUTOCLOSE_TIMER_KIND",
@@ -209,12 +209,7 @@ def autoclose_timer_id(conversation_id: str) -> str:
     that, ``"autoclose:#<sha256 of the id>"`` (still one stable id per
     conversation).
     """
-    v.check_id(conversation_id, "conversation_id")
-    timer_id = f"{AUTOCLOSE_TIMER_KIND}:{conversation_id}"
-    if len(timer_id) <= v.MAX_ID:
-        return timer_id
-    digest = hashlib.sha256(conversation_id.encode("utf-8")).hexdigest()
-    return f"{AUTOCLOSE_TIMER_KIND}:#{digest}"
+    return subject_timer_id(AUTOCLOSE_TIMER_KIND, v.check_id(conversation_id, "conversation_id"))
 
 
 def close_by_rule(

@@ -15,6 +15,7 @@ fails with ``ConflictError`` (the version moved on): the version is the fence.
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime, timedelta
 
 import attrs
@@ -22,7 +23,7 @@ import attrs
 from cxflow import _validate as v
 from cxflow.errors import ValidationError
 
-__all__ = ["Timer", "TimerFire", "TimerState"]
+__all__ = ["Timer", "TimerFire", "TimerState", "subject_timer_id"]
 
 
 class TimerState(enum.Enum):
@@ -149,6 +150,20 @@ class Timer:
             lease_until=None,
             version=self.version + 1,
         )
+
+
+def subject_timer_id(prefix: str, subject_id: str) -> str:
+    """The id of a timer about ``subject_id``: ``"<prefix>:<subject id>"``, or,
+    when that is longer than ``MAX_ID`` characters (a subject id near the
+    limit), ``"<prefix>:#<sha256 of the subject id>"``: one stable, valid id
+    per (prefix, subject). ``ValidationError`` for a subject id that is not
+    a valid id. Every timer id built from a subject id goes through here."""
+    v.check_id(subject_id, "subject_id")
+    timer_id = f"{prefix}:{subject_id}"
+    if len(timer_id) <= v.MAX_ID:
+        return timer_id
+    digest = hashlib.sha256(subject_id.encode("utf-8")).hexdigest()
+    return f"{prefix}:#{digest}"
 
 
 def plan_timer(

@@ -11,7 +11,6 @@ a new cycle. Nothing is evaluated as code.
 from __future__ import annotations
 
 import enum
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -19,6 +18,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow.priority import Priority, to_optional_priority
+from cxflow.timers.model import subject_timer_id
 
 __all__ = ["ElapsedSince", "TimeTrigger", "TriggerAction", "TriggerActionKind", "trigger_timer_id"]
 
@@ -118,8 +118,4 @@ def trigger_timer_id(trigger_id: str, conversation_id: str) -> str:
     ``"trigger:<trigger id>:<conversation id>"``, or, when that is longer than
     ``MAX_ID`` characters, ``"trigger:<trigger id>:#<sha256 of the
     conversation id>"`` (still one stable, valid id per pair)."""
-    timer_id = f"trigger:{trigger_id}:{conversation_id}"
-    if len(timer_id) <= v.MAX_ID:
-        return timer_id
-    digest = hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"trigger:{trigger_id}:#{digest}"
+    return subject_timer_id(f"trigger:{trigger_id}", conversation_id)
