@@ -74,9 +74,12 @@ __all__ = [
 class Event:
     """Base of all events: when it happened (aware UTC) and who did it.
 
-    Events are built by cxflow from validated input, so they carry no
-    validators, and keep a ``__dict__`` instead of slots (a frozen attrs class
-    with a dict builds about a third faster): one is created on every change.
+    Events are built by cxflow from input the commands checked once against
+    the boundary rules (``docs/reference/boundary.md``): every field is
+    storable and reads back equal. So they carry no validators of their own,
+    and keep a ``__dict__`` instead of slots (a frozen attrs class with a dict
+    builds about a third faster): one is created on every change. Code that
+    builds events itself must pass values those rules accept.
     """
 
     type: ClassVar[str] = "event"
