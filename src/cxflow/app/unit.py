@@ -83,6 +83,10 @@ class UnitOfWork:
         self._stored: dict[str, Conversation | None] = {}
         self._events: list[Event] = []
         self._routing_version: int | None = None
+        self._sole: ChangeSet | None = None
+        """The one change set staged, while nothing else is (``change_set``
+        then returns it as it is instead of building a copy)."""
+        self._fresh = True
         self._on_written: list[Callable[[], None]] = []
         self._on_commit: list[Callable[[], None]] = []
         self._on_abort: list[Callable[[], None]] = []
@@ -132,6 +136,11 @@ class UnitOfWork:
         """Stage ``conversation``. A unit writes each conversation once: a later
         snapshot of one already staged replaces it at the staged version.
         Returns the snapshot as it will be written."""
+        self._sole = None
+        self._fresh = False
+        return self._put(conversation)
+
+    def _put(self, conversation: Conversation) -> Conversation:
         staged = self._conversations.get(conversation.id)
         if staged is not None and conversation.version != staged.version:
             new = object.__new__(Conversation)
@@ -143,12 +152,14 @@ class UnitOfWork:
 
     def add(self, changes: ChangeSet) -> None:
         """Stage everything in ``changes`` (after what is staged already)."""
+        self._sole = changes if self._fresh and len(changes.conversations) <= 1 else None
+        self._fresh = False
         for name in _PARTS:
             values = getattr(changes, name)
             if values:
                 self._parts[name].extend(values)
         for conversation in changes.conversations:
-            self.put_conversation(conversation)
+            self._put(conversation)
         if changes.routing_version is not None:
             if self._routing_version is not None:
                 # Not a race (a ConflictError would be retried): two writers of
@@ -159,6 +170,8 @@ class UnitOfWork:
 
     def emit(self, events: Iterable[Event]) -> None:
         """Stage ``events`` (appended to the outbox in order)."""
+        self._sole = None
+        self._fresh = False
         self._events.extend(events)
 
     def on_written(self, callback: Callable[[], None]) -> None:
@@ -184,6 +197,8 @@ class UnitOfWork:
 
     def change_set(self) -> ChangeSet:
         """Everything staged, as one change set."""
+        if self._sole is not None:
+            return self._sole
         parts = self._parts
         return ChangeSet(
             flows=parts["flows"],
