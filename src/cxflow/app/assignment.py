@@ -492,7 +492,9 @@ class AssignmentService(WritesThrough):
         settings = self.settings(tenant)
         version = self.store.routing_version(tenant)
         state = self._schedulers.get(tenant)
-        if state is None or state.version != version or state.settings != settings:
+        if state is None or state.version != version or (
+            state.settings is not settings and state.settings != settings
+        ):
             if state is not None:
                 log.info(
                     "tenant %r: rebuilding the scheduler from the store (routing v%d, "
