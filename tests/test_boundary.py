@@ -461,3 +461,12 @@ def test_the_reference_page_names_every_limit_and_range() -> None:
     assert v.MIN_INSTANT.isoformat() in page
     assert v.MAX_INSTANT.isoformat() in page
     assert f"{v.MAX_DURATION.days} days" in page
+
+
+def test_a_test_clock_refuses_steps_it_cannot_take_with_a_validation_error() -> None:
+    clock = TestClock(START)
+    refused("delta", clock.advance, timedelta.max)
+    refused("delta", clock.advance, days=1e30)
+    refused("delta", clock.advance, 5)
+    refused("delta", clock.advance, hours=-1)
+    assert clock.advance(minutes=5) == START + timedelta(minutes=5)

@@ -74,11 +74,22 @@ class TestClock:
         return self._now
 
     def advance(self, delta: timedelta | None = None, /, **kwargs: float) -> datetime:
-        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; return the new instant."""
-        step = delta if delta is not None else timedelta(**kwargs)
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; return the new
+        instant. ``ValidationError`` (field ``delta``) for a negative step, a
+        step that is not a duration, or one past the last ``datetime``."""
+        bad = ValidationError("delta", "expected a duration the clock can move by")
+        try:
+            step = delta if delta is not None else timedelta(**kwargs)
+        except (TypeError, ValueError, OverflowError):
+            raise bad from None
+        if not isinstance(step, timedelta):
+            raise bad
         if step < timedelta(0):
             raise ValidationError("delta", "a test clock never moves backwards")
-        self._now = self._now + step
+        try:
+            self._now = self._now + step
+        except OverflowError:
+            raise bad from None
         return self._now
 
     def set(self, instant: datetime) -> datetime:
