@@ -3,20 +3,34 @@
 Build it from an ``Engine`` (cxflow opens a connection and a
 transaction per call) or from an open ``Connection`` (cxflow
 works inside the host's transaction: see ``SqlStore``).
+
+The boundary: every read checks its tenant (``require_tenant``) and ids
+(``cxflow._validate.check_id``, naming the parameter) before any SQL runs,
+so a bad tenant or id is the same ``ValidationError`` on every store; a
+query filter value that no stored record can hold (not text, or text with
+NUL or lone surrogates) matches nothing, as on the memory store, without
+reaching the driver. Every public method is wrapped so that nothing
+outside the error tree escapes: any exception that is not a
+``CxflowError`` (a driver's ``DataError``, ``UnicodeEncodeError``,
+``OverflowError``, ...) is raised as ``StorageError`` with it as
+``__cause__``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
@@ -49,6 +63,7 @@ from cxflow.timers.model import Timer, TimerState
 __all__ = ["SqlStore"]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -64,6 +79,49 @@ _FINISH_BATCH = 500
 
 # SQLSTATEs of a lost race on PostgreSQL: serialization failure, deadlock victim.
 _RACE_SQLSTATES = frozenset({"40001", "40P01"})
+
+_MAX_SQL_INT = 2**31 - 1
+"""The largest INTEGER (flow versions): a larger version is never stored."""
+_MAX_SQL_BIGINT = 2**63 - 1
+"""The largest BIGINT: event positions, offsets and limits are capped below it
+(no tenant holds that many rows, so capping changes no result)."""
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What no text column of a shipped database keeps: NUL (PostgreSQL) and
+lone surrogates (UTF-8)."""
+
+
+def _storable(value: object) -> bool:
+    """Whether a stored text column could hold ``value``: a query filter that
+    is not storable matches no record, as it matches none on the memory store."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is None
+
+
+def _guarded(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """The error boundary of a public method: ``CxflowError`` passes; any other
+    exception becomes ``StorageError`` naming the method, the original as
+    ``__cause__`` (the message quotes at most 200 characters of it)."""
+
+    @functools.wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except CxflowError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"{method.__name__} failed: {_describe(exc)}") from exc
+
+    return guarded
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of a foreign exception, bounded."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    text = text if len(text) <= 200 else f"{text[:200]}..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _micros(value: datetime | None) -> int | None:
@@ -211,6 +269,7 @@ class SqlStore:
 
     # -- schema ----------------------------------------------------------------------
 
+    @_guarded
     def create_schema(self) -> int:
         """Create the tables if missing, or upgrade them; return the schema version.
 
@@ -248,6 +307,7 @@ class SqlStore:
                 )
             return schema.SCHEMA_VERSION
 
+    @_guarded
     def schema_version(self) -> int | None:
         """The schema version recorded in the database, or ``None`` before
         ``create_schema``."""
@@ -260,6 +320,7 @@ class SqlStore:
             ).scalar_one_or_none()
             return version
 
+    @_guarded
     def drop_schema(self) -> None:
         """Drop every cxflow table. **Deletes all cxflow data of every tenant.**"""
         with self._writing("drop_schema") as conn:
@@ -282,9 +343,11 @@ class SqlStore:
         self, table: sa.Table, kind: type[_T], name: str, tenant: str, record_id: str
     ) -> _T:
         """The record ``record_id`` of ``tenant`` in ``table`` (keyed by tenant and
-        one id column, JSON in ``data``); ``NotFound(name, record_id)`` when absent."""
+        one id column, JSON in ``data``); ``NotFound(name, record_id)`` when
+        absent, ``ValidationError`` (naming the id column) for a bad id."""
         tenant = require_tenant(tenant)
         key = _id_column(table)
+        record_id = v.check_id(record_id, key.name)
         query = sa.select(table.c.data).where(table.c.tenant == tenant, key == record_id)
         with self._reading(f"get_{name}") as conn:
             data = conn.execute(query).scalar_one_or_none()
@@ -294,10 +357,14 @@ class SqlStore:
 
     # -- flows -----------------------------------------------------------------------
 
+    @_guarded
     def get_flow(self, tenant: str, flow_id: str, version: int | None = None) -> Flow:
         tenant = require_tenant(tenant)
+        flow_id = v.check_id(flow_id, "flow_id")
         if version is not None and (
-            not isinstance(version, int) or isinstance(version, bool) or version < 1
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or not 1 <= version <= _MAX_SQL_INT
         ):
             raise NotFound("flow", f"{flow_id}@v{version}")
         query = sa.select(flows.c.data).where(flows.c.tenant == tenant, flows.c.flow_id == flow_id)
@@ -311,6 +378,7 @@ class SqlStore:
             raise NotFound("flow", flow_id if version is None else f"{flow_id}@v{version}")
         return from_dict(Flow, json.loads(data))
 
+    @_guarded
     def list_flows(self, tenant: str) -> list[Flow]:
         tenant = require_tenant(tenant)
         latest = (
@@ -328,8 +396,10 @@ class SqlStore:
         found = [from_dict(Flow, json.loads(data)) for data in rows]
         return sorted(found, key=lambda flow: flow.id)  # code-point order, as documented
 
+    @_guarded
     def list_flow_versions(self, tenant: str, flow_id: str) -> list[Flow]:
         tenant = require_tenant(tenant)
+        flow_id = v.check_id(flow_id, "flow_id")
         query = (
             sa.select(flows.c.data)
             .where(flows.c.tenant == tenant, flows.c.flow_id == flow_id)
@@ -343,20 +413,24 @@ class SqlStore:
 
     # -- tasks -----------------------------------------------------------------------
 
+    @_guarded
     def get_task(self, tenant: str, task_id: str) -> Task:
         return self._get_one(tasks, Task, "task", tenant, task_id)
 
+    @_guarded
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
         tenant = require_tenant(tenant)
         if not isinstance(query, TaskQuery):
             raise ValidationError("query", "expected a TaskQuery")
         where = self._filters(tenant, query)
+        if where is None:  # a filter no stored task can match
+            return Page(items=(), total=0, offset=query.offset, limit=query.limit)
         count = sa.select(sa.func.count()).select_from(tasks).where(*where)
         page = (
             sa.select(tasks.c.data)
             .where(*where)
             .order_by(*self._order(query))
-            .offset(query.offset)
+            .offset(min(query.offset, _MAX_SQL_BIGINT))
             .limit(query.limit)
         )
         with self._reading("query_tasks") as conn:
@@ -370,15 +444,20 @@ class SqlStore:
         )
 
     @staticmethod
-    def _filters(tenant: str, query: TaskQuery) -> list[sa.ColumnElement[bool]]:
+    def _filters(tenant: str, query: TaskQuery) -> list[sa.ColumnElement[bool]] | None:
+        """The WHERE clauses of ``query``; ``None`` when a filter value is one
+        no stored task can hold (see ``_storable``), so nothing matches."""
         c = tasks.c
+        texts = (query.flow_id, query.assignee, query.conversation_id)
+        if any(text is not None and not _storable(text) for text in texts):
+            return None
         where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
         if query.deleted is not None:
             where.append(c.deleted == query.deleted)
         if query.flow_id is not None:
             where.append(c.flow_id == query.flow_id)
         if query.statuses is not None:
-            where.append(c.status.in_(query.statuses))
+            where.append(c.status.in_([key for key in query.statuses if _storable(key)]))
         if query.assignee is not None:
             where.append(c.assignee == query.assignee)
         if query.priority is not None:
@@ -426,13 +505,18 @@ class SqlStore:
         """``column`` sorting by code point, as Python sorts strings."""
         return column.collate("C") if self.dialect == "postgresql" else column
 
+    @_guarded
     def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
         return self._get_one(conversations, Conversation, "conversation", tenant, conversation_id)
 
+    @_guarded
     def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
         tenant = require_tenant(tenant)
         if not isinstance(query, ConversationQuery):
             raise ValidationError("query", "expected a ConversationQuery")
+        texts = (query.customer_id, query.channel, query.assignee, query.room_tag)
+        if any(text is not None and not _storable(text) for text in texts):
+            return []  # no stored conversation holds such a value
         c = conversations.c
         where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
         if query.customer_id is not None:
@@ -455,13 +539,17 @@ class SqlStore:
             rows = conn.execute(select).scalars().all()
         return [from_dict(Conversation, json.loads(data)) for data in rows]
 
+    @_guarded
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
         return self._get_one(customers, Customer, "customer", tenant, customer_id)
 
+    @_guarded
     def query_customers(self, tenant: str, query: CustomerQuery) -> list[Customer]:
         tenant = require_tenant(tenant)
         if not isinstance(query, CustomerQuery):
             raise ValidationError("query", "expected a CustomerQuery")
+        if query.tag is not None and not _storable(query.tag):
+            return []  # no stored customer carries such a tag
         c = customers.c
         where: list[sa.ColumnElement[bool]] = [c.tenant == tenant]
         if query.tag is not None:
@@ -478,9 +566,11 @@ class SqlStore:
 
     # -- timers ----------------------------------------------------------------------
 
+    @_guarded
     def get_timer(self, tenant: str, timer_id: str) -> Timer:
         return self._get_one(timers, Timer, "timer", tenant, timer_id)
 
+    @_guarded
     def claim_timers(
         self, tenant: str, at: datetime, *, worker: str, lease: timedelta, limit: int = 100
     ) -> list[Timer]:
@@ -521,18 +611,23 @@ class SqlStore:
 
     # -- assignment ------------------------------------------------------------------
 
+    @_guarded
     def get_agent(self, tenant: str, agent_id: str) -> Agent:
         return self._get_one(agents, Agent, "agent", tenant, agent_id)
 
+    @_guarded
     def list_agents(self, tenant: str) -> list[Agent]:
         return self._list_all(agents, Agent, "list_agents", tenant)
 
+    @_guarded
     def get_routing(self, tenant: str, conversation_id: str) -> Routing:
         return self._get_one(routings, Routing, "routing", tenant, conversation_id)
 
+    @_guarded
     def list_routings(self, tenant: str) -> list[Routing]:
         return self._list_all(routings, Routing, "list_routings", tenant)
 
+    @_guarded
     def routing_version(self, tenant: str) -> int:
         """See ``AssignmentStore.routing_version``. Inside a host's transaction
         on PostgreSQL the read locks the tenant's routing head (``FOR UPDATE``)
@@ -549,17 +644,20 @@ class SqlStore:
 
     # -- outbox ----------------------------------------------------------------------
 
+    @_guarded
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
         tenant = require_tenant(tenant)
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after", "must be an integer >= 0")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValidationError("limit", "must be an integer >= 1")
+        if after >= _MAX_SQL_BIGINT:
+            return []  # no position is that large
         query = (
             sa.select(events.c.position, events.c.data)
             .where(events.c.tenant == tenant, events.c.position > after)
             .order_by(events.c.position)
-            .limit(limit)
+            .limit(min(limit, _MAX_SQL_BIGINT))
         )
         with self._reading("read_events") as conn:
             rows = conn.execute(query).all()
@@ -570,6 +668,7 @@ class SqlStore:
 
     # -- writes ----------------------------------------------------------------------
 
+    @_guarded
     def commit(self, tenant: str, changes: ChangeSet) -> None:
         tenant = require_tenant(tenant)
         if not isinstance(changes, ChangeSet):
