@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cxflow import (
     Agent,
+    AssignmentSettings,
     BusinessCalendar,
     ConversationSettings,
     Engine,
@@ -181,9 +182,6 @@ def test_weekdays_without_ranges_is_a_validation_error() -> None:
         BusinessCalendar.weekdays("UTC", 5)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True,
-                   reason="edit_flow(relocate=...) lives in app/tasks.py: it needs a check "
-                          "that relocate is None or a mapping of status keys")
 def test_edit_flow_with_a_relocate_that_is_not_a_mapping_is_a_validation_error() -> None:
     s = session()
     refused("relocate", s.tasks.edit_flow, TENANT, FLOW.revise(), by="admin", relocate=5)
@@ -328,6 +326,55 @@ def test_a_lease_is_a_bounded_duration_and_the_worker_a_name() -> None:
     refused("lease", timer.claimed, "w1", START, timedelta.max)
     refused("lease", timer.claimed, "w1", START, timedelta(0))
     refused("worker", timer.claimed, "w\x00", START, timedelta(minutes=1))
+
+
+def _routing_session() -> tuple[Any, TestClock]:
+    settings = TenantSettings(
+        assignment=AssignmentSettings(no_answer_after=timedelta(minutes=5)),
+        conversations=ConversationSettings(
+            sla=SlaPolicy(
+                id="std", rules=(SlaRule(targets=SlaTargets(first_response=timedelta(hours=1))),)
+            ),
+        ),
+    )
+    clock = TestClock(START)
+    engine = Engine(settings=settings, clock=clock)
+    s = engine.session(MemoryStore())
+    s.tasks.create_flow(TENANT, FLOW, by="admin")
+    s.assignment.save_agent(TENANT, Agent(id="ana", presence="online", capacity=2), by="admin")
+    return s, clock
+
+
+def test_open_conversation_refuses_skills_that_are_not_a_list_of_names() -> None:
+    s, _clock = _routing_session()
+    for skills in (5, None, "billing", {"billing": 1}, ["bill\x00ing"]):
+        refused_error = refused(
+            "skills" if not isinstance(skills, list) else "skills[0]",
+            s.conversations.open_conversation, TENANT,
+            customer_id="cust", channel="web", by="cust", skills=skills,
+        )
+        assert "skills" in refused_error.field
+    assert s.conversations.query_conversations(TENANT) == []
+
+
+def test_records_with_the_longest_ids_get_their_timers() -> None:
+    """Timer ids are built from subject ids: one of MAX_ID characters must
+    still give valid timer ids (overdue, task SLA, conversation SLA, no-answer)."""
+    s, clock = _routing_session()
+    long_id = "c" * v.MAX_ID
+    opened = s.conversations.open_conversation(
+        TENANT, customer_id="cust", channel="web", by="cust", conversation_id=long_id
+    )
+    assert s.assignment.scheduler(TENANT).holder(opened.id) == "ana"
+    task = s.tasks.create_task(
+        TENANT, flow_id=FLOW.id, title="Refund", by="mina", task_id="t" * v.MAX_ID,
+        due_at=START + timedelta(days=1),
+    )
+    assert task.id == "t" * v.MAX_ID
+    clock.advance(days=2)
+    fired = {fire.kind for fire in s.tick(TENANT)}
+    assert {"assignment.no_answer", "task.overdue"} <= fired, fired
+    assert s.tasks.get_task(TENANT, task.id).overdue_marked_at is not None
 
 
 # -- properties of the checks ----------------------------------------------------------

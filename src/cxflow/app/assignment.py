@@ -58,7 +58,7 @@ from cxflow.storage.protocols import (
     provides,
     require_tenant,
 )
-from cxflow.timers.model import Timer, plan_timer
+from cxflow.timers.model import Timer, plan_timer, subject_timer_id
 
 __all__ = [
     "NO_ANSWER_TIMER_KIND",
@@ -78,7 +78,7 @@ _DEFAULT_SETTINGS = AssignmentSettings()
 
 def no_answer_timer_id(conversation_id: str) -> str:
     """The id of a conversation's no-answer timer."""
-    return f"{NO_ANSWER_TIMER_KIND}:{conversation_id}"
+    return subject_timer_id(NO_ANSWER_TIMER_KIND, conversation_id)
 
 
 @runtime_checkable

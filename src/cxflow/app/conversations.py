@@ -44,7 +44,7 @@ from cxflow.events import (
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.tasks.model import Priority
 from cxflow.timers import sla as sla_clocks
-from cxflow.timers.model import Timer, plan_timer
+from cxflow.timers.model import Timer, plan_timer, subject_timer_id
 from cxflow.timers.sla import SlaClock, SlaMetric
 from cxflow.timers.triggers import trigger_timer_id
 
@@ -77,7 +77,7 @@ _SLA_EVENTS: Mapping[str, type[SlaEvent]] = {
 
 def sla_timer_id(metric: SlaMetric, conversation_id: str) -> str:
     """The timer id of one SLA clock of a conversation."""
-    return f"{SLA_TIMER_KIND}:{metric.value}:{conversation_id}"
+    return subject_timer_id(f"{SLA_TIMER_KIND}:{metric.value}", conversation_id)
 
 
 _NO_AUTOMATION = ConversationSettings()
@@ -356,8 +356,7 @@ class ConversationService(WritesThrough):
             )
         if route and assignee is not None:
             raise ValidationError("assignee", "a routed conversation gets its agent from routing")
-        if isinstance(skills, str):
-            raise ValidationError("skills", "expected a collection of skill names, not one string")
+        skills = v.check_names(skills, "skills")
         new_id = conversation_id if conversation_id is not None else self._new_id()
 
         def build(unit: UnitOfWork) -> Conversation:
@@ -388,7 +387,7 @@ class ConversationService(WritesThrough):
                     plan=conversation.plan,
                     vip=vip,
                     priority=conversation.priority,
-                    skills=tuple(skills),
+                    skills=skills,
                     group=group,
                 )
             changes = self._settle(unit.tenant, None, conversation, events, unit.at)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import attrs
 
-from cxflow._validate import actor
+from cxflow._validate import actor, check_free_text
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.clock import Clock
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -30,7 +30,7 @@ from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
 from cxflow.timers import sla as sla_clocks
-from cxflow.timers.model import Timer, plan_timer
+from cxflow.timers.model import Timer, plan_timer, subject_timer_id
 from cxflow.timers.sla import SlaClock, SlaPolicy
 
 __all__ = [
@@ -52,7 +52,7 @@ _JUST_AFTER = timedelta(microseconds=1)
 
 def task_sla_timer_id(task_id: str) -> str:
     """The id of a task's SLA timer."""
-    return f"{TASK_SLA_TIMER_KIND}:{task_id}"
+    return subject_timer_id(TASK_SLA_TIMER_KIND, task_id)
 
 
 def _task_sla_event(
@@ -81,9 +81,24 @@ def _task_sla_event(
     )
 
 
+def _relocations(relocate: object) -> dict[str, str]:
+    """``edit_flow``'s ``relocate``: ``None`` or a mapping of status keys to
+    status keys, as a new dict; ``ValidationError`` (field ``relocate``) else."""
+    if relocate is None:
+        return {}
+    if not isinstance(relocate, Mapping):
+        raise ValidationError(
+            "relocate", f"expected a mapping of status keys, got {type(relocate).__name__}"
+        )
+    for source, target in relocate.items():
+        check_free_text(source, "relocate")
+        check_free_text(target, f"relocate[{source!r}]")
+    return dict(relocate)
+
+
 def overdue_timer_id(task_id: str) -> str:
     """The id of a task's overdue timer."""
-    return f"{OVERDUE_TIMER_KIND}:{task_id}"
+    return subject_timer_id(OVERDUE_TIMER_KIND, task_id)
 
 
 _FLOW_CACHE_SIZE = 1024
@@ -347,7 +362,7 @@ class TaskService(WritesThrough):
         if not isinstance(flow, Flow):
             raise ValidationError("flow", "expected a Flow")
         by = actor(by)
-        relocate = dict(relocate or {})
+        relocate = _relocations(relocate)
 
         def build(unit: UnitOfWork) -> None:
             current = self.store.get_flow(tenant, flow.id)
