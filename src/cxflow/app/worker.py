@@ -17,13 +17,13 @@ auto-closed conversation frees its agent's slot), and all of it commits once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from cxflow import _validate as v
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.clock import Clock
-from cxflow.errors import ConflictError, ValidationError
+from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import TimerFired
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.timers.model import Timer, TimerFire
@@ -92,18 +92,34 @@ class TimerWorker(WritesThrough):
 
     def tick(self, tenant: str, *, limit: int = 100) -> list[TimerFire]:
         """Fire up to ``limit`` timers of ``tenant`` due now, in deadline order;
-        return the fires committed by this call. A fire whose commit loses a
-        race (its lease was taken over, or its subject changed meanwhile) is
-        skipped: its timer is fired by a later tick. An exception raised by a
-        handler propagates to the caller; the fires committed before it stand,
-        and the failing timer is claimed again once its lease expires."""
+        return the fires committed by this call.
+
+        One timer's trouble never strands the rest of the claimed batch:
+
+        - a fire whose commit loses a race (its lease was taken over, or its
+          subject changed meanwhile) is skipped: its timer is fired by a
+          later tick;
+        - a handler (or reactor) raising ``NotFound`` means the timer's
+          subject vanished (a conversation closed and its routing finished
+          while the timer was handled): the timer is obsolete, so it is
+          **cancelled** (its cycle ends without a fire, nothing else is
+          written), a warning is logged on ``cxflow.timers``, and the batch
+          goes on;
+        - any other exception stops the batch: the timers of the batch not
+          yet fired are **released** (written pending again at the same
+          deadline and cycle, without a lease, so any worker claims them at
+          once), then the exception propagates to the caller. The fires
+          committed before it stand; the failing timer keeps its lease and
+          is claimed again once the lease expires (a timer that always fails
+          is retried once per lease, not in a loop).
+        """
         tenant = require_tenant(tenant)
         now = self._writer.now()
         claimed = self.store.claim_timers(
             tenant, now, worker=self.worker_id, lease=self.lease, limit=limit
         )
         fired: list[TimerFire] = []
-        for timer in claimed:
+        for index, timer in enumerate(claimed):
             handler = self.handlers.get(timer.kind)
             if handler is None:
                 log.warning(
@@ -112,8 +128,14 @@ class TimerWorker(WritesThrough):
                     tenant, timer.id, timer.kind,
                 )
                 continue
-            if self._fire(tenant, timer, handler, now):
-                fired.append(timer.fire())
+            try:
+                if self._fire(tenant, timer, handler, now):
+                    fired.append(timer.fire())
+            except NotFound as exc:
+                self._cancel_obsolete(tenant, timer, exc)
+            except Exception:
+                self._release(tenant, claimed[index + 1 :])
+                raise
         return fired
 
     def _fire(self, tenant: str, timer: Timer, handler: UnitTimerHandler, at: datetime) -> bool:
@@ -144,3 +166,49 @@ class TimerWorker(WritesThrough):
             log.debug("tenant %r: fire of %r lost a race: %s", tenant, timer.id, exc)
             return False
         return True
+
+    def _cancel_obsolete(self, tenant: str, timer: Timer, cause: NotFound) -> None:
+        """Cancel ``timer`` (as claimed) because its fire needs a record that
+        is gone; a conflict means someone else already wrote it: leave it."""
+        log.warning(
+            "tenant %r: timer %r of kind %r is obsolete (%s); cancelled",
+            tenant, timer.id, timer.kind, cause,
+        )
+
+        def build(unit: UnitOfWork) -> None:
+            unit.add(ChangeSet(timers=(timer.cancelled(),)))
+
+        try:
+            self._writer.execute(tenant, build, retry=False)
+        except ConflictError as exc:
+            log.debug("tenant %r: cancel of %r lost a race: %s", tenant, timer.id, exc)
+
+    def _release(self, tenant: str, timers: Sequence[Timer]) -> None:
+        """Drop this worker's lease on ``timers`` (claimed, not fired) so they
+        are due again at once. Best effort: a timer another worker took over
+        meanwhile is left to it, and a failure to release is logged, never
+        raised (the caller is already raising the error that stopped the batch;
+        the leases then simply run out)."""
+        if not timers:
+            return
+        released = [timer.rescheduled(timer.deadline) for timer in timers]
+        try:
+            self.store.commit(tenant, ChangeSet(timers=tuple(released)))
+        except ConflictError:
+            for timer in released:  # one was taken over: release the others one by one
+                try:
+                    self.store.commit(tenant, ChangeSet(timers=(timer,)))
+                except ConflictError:
+                    continue
+                except Exception:
+                    log.exception("tenant %r: could not release timer %r", tenant, timer.id)
+                    return
+        except Exception:
+            log.exception(
+                "tenant %r: could not release %d claimed timers; they are due again "
+                "when their leases end", tenant, len(released),
+            )
+            return
+        log.info(
+            "tenant %r: released %d claimed timers after a failed fire", tenant, len(released)
+        )
