@@ -336,3 +336,88 @@ def test_a_close_racing_a_workers_claim_of_its_timers_succeeds() -> None:
     assert store.claimed == ["assignment.no_answer"]
     assert closed.state.value == "closed"
     assert store.list_routings(TENANT) == []
+
+
+# -- reopening under an engine that routes ----------------------------------------
+
+
+def _two_agents_one_slot_each() -> tuple[object, TestClock]:
+    clock = TestClock(START)
+    s = session(clock=clock)
+    for agent in ("mina", "joon"):
+        s.assignment.save_agent(
+            TENANT, Agent(id=agent, presence=Presence.ONLINE, capacity=1), by=agent
+        )
+    return s, clock
+
+
+def test_a_reopened_conversation_is_routed_again_and_holds_a_slot() -> None:
+    s, clock = _two_agents_one_slot_each()
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1", skills=())
+    first = s.conversations.get_conversation(TENANT, "c1").assignee
+    s.conversations.close(TENANT, "c1", by=first)
+    assert s.store.list_routings(TENANT) == []
+    clock.advance(minutes=5)
+    reopened = s.conversations.reopen(TENANT, "c1", by="u1", vip=True)
+    routing = s.assignment.get_routing(TENANT, "c1")
+    assert routing.agent == reopened.assignee is not None
+    assert (routing.arrived_at, routing.vip) == (clock.now(), True)
+    # It takes a slot: with both agents holding one, the next one waits.
+    s.conversations.open_conversation(TENANT, customer_id="u2", channel="chat", by="w",
+                                      conversation_id="c2")
+    s.conversations.open_conversation(TENANT, customer_id="u3", channel="chat", by="w",
+                                      conversation_id="c3")
+    assert s.conversations.get_conversation(TENANT, "c3").assignee is None
+    assert s.assignment.get_routing(TENANT, "c3").waiting
+
+
+def test_a_reopened_conversation_with_no_free_agent_waits_and_loses_its_old_assignee() -> None:
+    s, _clock = _two_agents_one_slot_each()
+    for cid in ("c1", "c2"):
+        s.conversations.open_conversation(TENANT, customer_id=cid, channel="chat", by="w",
+                                          conversation_id=cid)
+    held_by = s.conversations.get_conversation(TENANT, "c1").assignee
+    s.conversations.close(TENANT, "c1", by="agent")
+    s.conversations.open_conversation(TENANT, customer_id="u3", channel="chat", by="w",
+                                      conversation_id="c3")  # takes the freed slot
+    reopened = s.conversations.reopen(TENANT, "c1", by="u1")
+    assert held_by is not None
+    assert reopened.assignee is None
+    assert s.assignment.get_routing(TENANT, "c1").waiting
+    s.conversations.close(TENANT, "c3", by="agent")  # a slot frees: c1 is next
+    assert s.conversations.get_conversation(TENANT, "c1").assignee is not None
+
+
+def test_reopen_with_route_false_keeps_the_assignee_and_stays_unrouted() -> None:
+    s, _clock = _two_agents_one_slot_each()
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    assignee = s.conversations.get_conversation(TENANT, "c1").assignee
+    s.conversations.close(TENANT, "c1", by="agent")
+    reopened = s.conversations.reopen(TENANT, "c1", by="u1", route=False)
+    assert reopened.assignee == assignee
+    assert s.store.list_routings(TENANT) == []
+
+
+def test_reopening_an_open_conversation_routes_nothing_and_bad_arguments_are_refused() -> None:
+    s, _clock = _two_agents_one_slot_each()
+    s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                      conversation_id="c1")
+    version = s.store.routing_version(TENANT)
+    s.conversations.reopen(TENANT, "c1", by="u1")
+    assert s.store.routing_version(TENANT) == version
+    s.conversations.close(TENANT, "c1", by="agent")
+    events = s.store.read_events(TENANT, 0, 1000)
+    for fields, field in (({"route": "yes"}, "route"), ({"skills": "billing"}, "skills")):
+        with pytest.raises(ValidationError) as caught:
+            s.conversations.reopen(TENANT, "c1", by="u1", **fields)  # type: ignore[arg-type]
+        assert caught.value.field == field
+    assert s.store.read_events(TENANT, 0, 1000) == events
+    plain = session(TenantSettings())
+    plain.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                          conversation_id="c1")
+    plain.conversations.close(TENANT, "c1", by="agent")
+    with pytest.raises(ValidationError) as caught:
+        plain.conversations.reopen(TENANT, "c1", by="u1", route=True)
+    assert caught.value.field == "route"

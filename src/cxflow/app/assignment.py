@@ -521,8 +521,9 @@ class AssignmentService(WritesThrough):
         agent's slot frees and the queue drains into it); ``answered`` ones
         have their no-answer timer cancelled; ``handoffs`` ``(conversation,
         agent or None)`` transfer or requeue by hand. Conversations that are
-        not routed are left alone. The reactor of ``cxflow.app.reactors``
-        calls this; the actor is ``unit.by``."""
+        not routed are left alone, and a route for one already routed is
+        dropped. The reactor of ``cxflow.app.reactors`` calls this; the actor
+        is ``unit.by``."""
         routes, closed, answered, handoffs = (
             list(routes), list(closed), list(answered), list(handoffs)
         )
@@ -530,7 +531,8 @@ class AssignmentService(WritesThrough):
         def op(work: _Work) -> None:
             scheduler = work.scheduler
             for routing in routes:
-                _arrive(work, routing)
+                if not _routed(scheduler, routing.conversation_id):  # reopened, still routed
+                    _arrive(work, routing)
             for cid in closed:
                 if _routed(scheduler, cid):
                     _finish(work, cid)

@@ -75,6 +75,27 @@ _SLA_EVENTS: Mapping[str, type[SlaEvent]] = {
 }
 
 
+def _routing(
+    conversation: Conversation,
+    arrived_at: datetime,
+    *,
+    skills: tuple[str, ...],
+    group: str | None,
+    vip: bool,
+) -> Routing:
+    """The routing record a conversation asks for assignment with."""
+    return Routing(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        arrived_at=arrived_at,
+        plan=conversation.plan,
+        vip=vip,
+        priority=conversation.priority,
+        skills=skills,
+        group=group,
+    )
+
+
 def sla_timer_id(metric: SlaMetric, conversation_id: str) -> str:
     """The timer id of one SLA clock of a conversation."""
     return subject_timer_id(f"{SLA_TIMER_KIND}:{metric.value}", conversation_id)
@@ -224,7 +245,10 @@ class ConversationService(WritesThrough):
         expected_version: int | None = None,
         *,
         by: object = None,
+        then: Callable[[UnitOfWork, Conversation, Conversation], None] | None = None,
     ) -> Conversation:
+        """Run ``command`` on the stored conversation in a unit of work;
+        ``then(unit, before, after)`` stages what else follows a change."""
         actor = None if by is None else v.actor(by)
 
         def build(unit: UnitOfWork) -> Conversation:
@@ -243,6 +267,8 @@ class ConversationService(WritesThrough):
                 return before
             changes = self._settle(unit.tenant, before, after, events, unit.at)
             unit.add(changes)
+            if then is not None:
+                then(unit, before, after)
             return after
 
         result, committed = self._writer.execute(tenant, build)
@@ -345,15 +371,7 @@ class ConversationService(WritesThrough):
         ``ValidationError`` when routing is asked for but not set up, or when
         ``assignee`` is given too (an assigned conversation is not routed)."""
         require_tenant(tenant)
-        routes = self._routing(tenant) if self._routing is not None else False
-        if route is None:
-            route = routes and assignee is None
-        elif not isinstance(route, bool):
-            raise ValidationError("route", "expected True, False or None")
-        if route and not routes:
-            raise ValidationError(
-                "route", "routing needs an engine whose tenant settings set assignment"
-            )
+        route = self._routes(tenant, route, assignee is None)
         if route and assignee is not None:
             raise ValidationError("assignee", "a routed conversation gets its agent from routing")
         skills = v.check_names(skills, "skills")
@@ -380,15 +398,8 @@ class ConversationService(WritesThrough):
                 room_tags=room_tags,
             )
             if route:
-                unit.routes[conversation.id] = Routing(
-                    conversation_id=conversation.id,
-                    channel=conversation.channel,
-                    arrived_at=conversation.opened_at,
-                    plan=conversation.plan,
-                    vip=vip,
-                    priority=conversation.priority,
-                    skills=skills,
-                    group=group,
+                unit.routes[conversation.id] = _routing(
+                    conversation, conversation.opened_at, skills=skills, group=group, vip=vip
                 )
             changes = self._settle(unit.tenant, None, conversation, events, unit.at)
             unit.add(attrs.evolve(changes, customers=new_customer))
@@ -488,14 +499,56 @@ class ConversationService(WritesThrough):
         )
 
     def reopen(
-        self, tenant: str, conversation_id: str, *, by: str, reason: str | None = None
+        self,
+        tenant: str,
+        conversation_id: str,
+        *,
+        by: str,
+        reason: str | None = None,
+        route: bool | None = None,
+        skills: Iterable[str] = (),
+        group: str | None = None,
+        vip: bool = False,
     ) -> Conversation:
-        """Reopen: the resolution clock resumes with the time it had consumed."""
+        """Reopen: the resolution clock resumes with the time it had consumed.
+
+        ``route``: send it back through assignment in the same commit
+        (default: when the tenant's engine settings route conversations). Its
+        routing was finished when it closed, so it arrives again, now, with the
+        conversation's channel, plan and priority plus ``skills``, ``group``
+        and ``vip``: it goes to the best free agent (not necessarily the one
+        it had) or waits, and its assignee follows. ``route=False`` keeps the
+        assignee and leaves it unrouted."""
+        route = self._routes(tenant, route, True)
+        skills = v.check_names(skills, "skills")
+
+        def then(unit: UnitOfWork, before: Conversation, after: Conversation) -> None:
+            if route and not before.open and after.open:
+                unit.routes[after.id] = _routing(
+                    after, unit.at, skills=skills, group=group, vip=vip
+                )
+
         return self._change(
             tenant, conversation_id,
             lambda c, now: commands.reopen(c, at=now, by=by, reason=reason),
             by=by,
+            then=then,
         )
+
+    def _routes(self, tenant: str, route: object, by_default: bool) -> bool:
+        """Whether a call that takes ``route`` routes: ``None`` means when the
+        tenant's engine settings route (and ``by_default``); ``ValidationError``
+        for anything but a bool or ``None``, or routing asked for without them."""
+        routes = self._routing(tenant) if self._routing is not None else False
+        if route is None:
+            return routes and by_default
+        if not isinstance(route, bool):
+            raise ValidationError("route", "expected True, False or None")
+        if route and not routes:
+            raise ValidationError(
+                "route", "routing needs an engine whose tenant settings set assignment"
+            )
+        return route
 
     # -- timers ---------------------------------------------------------------------
 

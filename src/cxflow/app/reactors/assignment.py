@@ -3,7 +3,8 @@
 Whatever path changed a conversation (a host call, an auto-close timer, later
 a rule), the same commit brings assignment along:
 
-- a conversation opened with routing (``UnitOfWork.routes``) is queued;
+- a conversation opened or reopened with routing (``UnitOfWork.routes``) is
+  queued;
 - a conversation that closed finishes its routing: the agent's slot frees
   and the queue drains into it;
 - a counted (human, not automatic) agent reply answers the assignment, so
