@@ -84,10 +84,18 @@ def check_id(value: object, field: str) -> str:
     return value
 
 
+_GOOD_TENANTS: set[str] = set()
+"""Tenants that passed ``check_tenant`` (a call checks its tenant at every
+layer it crosses: the engine, each store read, the commit)."""
+_GOOD_TENANTS_KEPT = 10_000
+
+
 def check_tenant(value: object, field: str = "tenant") -> str:
     """Return ``value`` if it is a tenant: non-blank text of at most
     ``MAX_TENANT`` characters without control characters or lone surrogates;
     else raise ``ValidationError`` naming ``field``."""
+    if value.__class__ is str and value in _GOOD_TENANTS:
+        return value
     if (
         not isinstance(value, str)
         or not value.strip()
@@ -100,6 +108,8 @@ def check_tenant(value: object, field: str = "tenant") -> str:
             f"a tenant is non-blank text of at most {MAX_TENANT} characters, "
             "no control characters or lone surrogates",
         )
+    if value.__class__ is str and len(_GOOD_TENANTS) < _GOOD_TENANTS_KEPT:
+        _GOOD_TENANTS.add(value)
     return value
 
 

@@ -169,9 +169,11 @@ class ConversationService(WritesThrough):
         at: datetime,
         *,
         timers: Iterable[Timer] = (),
+        customers: tuple[Customer, ...] = (),
     ) -> ChangeSet:
-        """The change set that writes ``after`` with its SLA clocks synced and
-        its timers planned (``timers``: versions already written by the caller)."""
+        """The change set that writes ``after`` (and ``customers``) with its SLA
+        clocks synced and its timers planned (``timers``: versions already
+        written by the caller)."""
         settings = self.settings(tenant)
         events = list(events)
         if settings.sla is not None:
@@ -189,7 +191,9 @@ class ConversationService(WritesThrough):
             if change is not None:
                 written.append(change)
                 latest[timer_id] = change
-        return ChangeSet(conversations=(after,), timers=tuple(written), events=tuple(events))
+        return ChangeSet(
+            conversations=(after,), customers=customers, timers=tuple(written), events=tuple(events)
+        )
 
     def _desired_timers(
         self, settings: ConversationSettings, conversation: Conversation
@@ -401,8 +405,11 @@ class ConversationService(WritesThrough):
                 unit.routes[conversation.id] = _routing(
                     conversation, conversation.opened_at, skills=skills, group=group, vip=vip
                 )
-            changes = self._settle(unit.tenant, None, conversation, events, unit.at)
-            unit.add(attrs.evolve(changes, customers=new_customer))
+            unit.add(
+                self._settle(
+                    unit.tenant, None, conversation, events, unit.at, customers=new_customer
+                )
+            )
             return conversation
 
         result, committed = self._writer.execute(tenant, build)
