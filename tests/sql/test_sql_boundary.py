@@ -72,3 +72,13 @@ def test_a_foreign_error_message_is_quoted_bounded(store: SqlStore) -> None:
     with pytest.raises(StorageError) as info:
         store.get_task("acme", "task-1")
     assert len(str(info.value)) < 400
+
+
+def test_a_routing_version_beyond_bigint_is_a_conflict_as_on_the_memory_store(
+    store: SqlStore,
+) -> None:
+    from cxflow import ConflictError
+
+    with pytest.raises(ConflictError):
+        store.commit("acme", ChangeSet(routing_version=2**63))
+    assert store.routing_version("acme") == 0

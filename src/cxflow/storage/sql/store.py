@@ -751,6 +751,8 @@ class SqlStore:
                 .on_conflict_do_nothing(index_elements=[h.tenant])
                 .returning(h.version)
             ).scalar_one_or_none()
+        elif version > _MAX_SQL_BIGINT:
+            written = None  # never the successor of a stored version: a lost race, as in memory
         else:
             written = conn.execute(
                 sa.update(routing_heads)
