@@ -517,3 +517,25 @@ def test_a_test_clock_refuses_steps_it_cannot_take_with_a_validation_error() -> 
     refused("delta", clock.advance, 5)
     refused("delta", clock.advance, hours=-1)
     assert clock.advance(minutes=5) == START + timedelta(minutes=5)
+
+
+# -- found by the fuzz suite ------------------------------------------------------------
+
+
+def test_a_value_whose_repr_fails_is_refused_with_a_validation_error() -> None:
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    for value in (10**5000, Unprintable()):
+        refused("task_id", v.check_id, value, "task_id")
+        refused("tenant", v.check_tenant, value)
+        refused("agent", v.check_name, value, "agent")
+        refused("limit", v.check_int, value, "limit", 1, 10)
+    assert v.shown(10**5000) == "<int>"
+
+
+def test_memory_store_reads_check_the_tenant_before_their_other_arguments() -> None:
+    store = MemoryStore()
+    refused("tenant", store.query_tasks, 5, None)
+    refused("tenant", store.read_events, 5, after=-1)

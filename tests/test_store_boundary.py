@@ -69,28 +69,3 @@ class TestPostgresStoreBoundary(ReadBoundaryContract):
                 if table is not schema_info:
                     conn.execute(table.delete())
         return store
-
-
-# -- what the stores still disagree on (issue 10): strict xfails, removed as fixed -------
-
-_HUGE_INT = "H1: _validate._reject calls repr() on a 5,000-digit int, which raises ValueError"
-
-
-def _known_gap(store: str, test: str) -> str | None:
-    """Why ``test`` (its node name) cannot pass on ``store`` yet, or ``None``."""
-    if "huge-int" in test:
-        return _HUGE_INT
-    return None
-
-
-@pytest.fixture(autouse=True)
-def _mark_known_gaps(request: pytest.FixtureRequest) -> None:
-    cls = request.node.cls
-    store = {
-        TestMemoryStoreBoundary: "memory",
-        TestSqliteStoreBoundary: "sqlite",
-        TestPostgresStoreBoundary: "postgresql",
-    }.get(cls)
-    reason = None if store is None else _known_gap(store, request.node.name)
-    if reason is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

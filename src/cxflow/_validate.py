@@ -57,11 +57,19 @@ def check_text(value: object, field: str) -> str:
     return value
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` cut to 60 characters, for error messages; never raises
+    (an int of more than 4,300 digits, or an object whose ``__repr__`` fails,
+    is shown by its type)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _reject(field: str, value: object, rule: str) -> ValidationError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return ValidationError(field, f"{shown} is not valid: {rule}")
+    return ValidationError(field, f"{shown(value)} is not valid: {rule}")
 
 
 def check_id(value: object, field: str) -> str:
@@ -270,7 +278,7 @@ def check_name(value: object, field: str) -> str:
     ):
         raise ValidationError(
             field,
-            f"{value!r} is not a valid name (non-blank text, at most {MAX_NAME} "
+            f"{shown(value)} is not a valid name (non-blank text, at most {MAX_NAME} "
             "characters, no control characters or lone surrogates)",
         )
     return value
@@ -355,7 +363,7 @@ def key(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not KEY_PATTERN.match(value):
         raise ValidationError(
             attribute.name,
-            f"{value!r} is not a valid key (a letter, then letters, digits, '_' or '-', "
+            f"{shown(value)} is not a valid key (a letter, then letters, digits, '_' or '-', "
             "at most 64 characters)",
         )
 
@@ -398,7 +406,7 @@ def check_int(value: object, field: str, low: int, high: int | None = None) -> i
         or (high is not None and value > high)
     ):
         bounds = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValidationError(field, f"expected an integer {bounds}, got {value!r}")
+        raise ValidationError(field, f"expected an integer {bounds}, got {shown(value)}")
     return value
 
 
@@ -414,13 +422,13 @@ def int_between(low: int, high: int | None = None) -> Any:
 def positive_int(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """An ``int`` (not ``bool``) of at least 1."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(attribute.name, f"expected an integer >= 1, got {value!r}")
+        raise ValidationError(attribute.name, f"expected an integer >= 1, got {shown(value)}")
 
 
 def boolean(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     """A ``bool``."""
     if not isinstance(value, bool):
-        raise ValidationError(attribute.name, f"expected true or false, got {value!r}")
+        raise ValidationError(attribute.name, f"expected true or false, got {shown(value)}")
 
 
 def instance_of(kind: type[Any]) -> Any:

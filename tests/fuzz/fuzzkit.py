@@ -262,24 +262,12 @@ class Escape(AssertionError):
     """A call raised something outside ``CxflowError``."""
 
 
-KNOWN_GAPS: dict[str, str] = {
-    "Exceeds the limit (4300 digits)": (
-        "H1: cxflow._validate._reject calls repr() on the refused value; for an int of "
-        "over 4,300 digits repr raises ValueError"
-    ),
-    **{
-        f"'memory': ('ValidationError', '{field}'), 'sqlite': ('ValidationError', 'tenant')": (
-            "lead: MemoryStore.query_tasks / read_events check their other arguments "
-            "before the tenant (SqlStore checks the tenant first, as require_tenant says)"
-        )
-        for field in ("query", "after", "limit")
-    },
-}
-"""Escapes the suite has found whose fix is another owner's, by a fragment of
-their message: such an escape makes its test xfail (counted in the figures as
-``known_gaps``) instead of failing it. ``test_fuzz_known_gaps.py`` reproduces
-each one directly as a strict xfail, so a fix shows up as XPASS and its entry
-here must go."""
+KNOWN_GAPS: dict[str, str] = {}
+"""Escapes the suite has found and that are not fixed yet, by a fragment of
+their message (none today): such an escape ends its example as a pass,
+counted in the figures as ``known_gaps``, instead of failing it. Add an entry
+only with a strict-xfail test reproducing the escape directly, so the fix
+shows up as XPASS and the entry goes."""
 
 
 class KnownGap(Exception):
@@ -288,8 +276,8 @@ class KnownGap(Exception):
 
 def tolerating_known_gaps(test: Callable[..., None]) -> Callable[..., None]:
     """Decorate a test body (under ``@given``): a ``KnownGap`` ends the example
-    as a pass (it is counted in the figures and reproduced as a strict xfail
-    in ``test_fuzz_known_gaps.py``); raising a pytest outcome inside a
+    as a pass (it is counted in the figures and reproduced by a strict
+    xfail, see ``KNOWN_GAPS``); raising a pytest outcome inside a
     hypothesis test would confuse its replay."""
 
     @functools.wraps(test)

@@ -23,7 +23,9 @@ __all__ = ["RetryPolicy"]
 
 def _seconds(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10:
-        raise ValidationError(attribute.name, f"expected seconds from 0 to 10, got {value!r}")
+        raise ValidationError(
+            attribute.name, f"expected seconds from 0 to 10, got {v.shown(value)}"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -218,7 +218,8 @@ def _aging(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         return
     if not isinstance(value, timedelta) or not timedelta(seconds=1) <= value <= timedelta(days=7):
         raise ValidationError(
-            attribute.name, f"expected None or a duration from 1 second to 7 days, got {value!r}"
+            attribute.name,
+            f"expected None or a duration from 1 second to 7 days, got {v.shown(value)}",
         )
 
 

@@ -40,7 +40,8 @@ def _no_answer_after(_inst: Any, attribute: attrs.Attribute[Any], value: Any) ->
         timedelta(seconds=10) <= value <= timedelta(days=1)
     ):
         raise ValidationError(
-            attribute.name, f"expected None or a duration from 10 seconds to 1 day, got {value!r}"
+            attribute.name,
+            f"expected None or a duration from 10 seconds to 1 day, got {v.shown(value)}",
         )
 
 

@@ -126,7 +126,7 @@ def _optional_name(value: object, field: str) -> str | None:
 
 def _bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(field, f"expected true or false, got {value!r}")
+        raise ValidationError(field, f"expected true or false, got {v.shown(value)}")
     return value
 
 

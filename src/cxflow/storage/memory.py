@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from cxflow._validate import check_duration, check_id, check_instant, check_name
+from cxflow._validate import check_duration, check_id, check_instant, check_name, shown
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
@@ -72,7 +72,7 @@ def check_finished_routings(values: Sequence[object]) -> list[str]:
     for value in values:
         if not isinstance(value, str) or not value:
             raise ValidationError(
-                "finished_routings", f"expected conversation ids, got {value!r}"
+                "finished_routings", f"expected conversation ids, got {shown(value)}"
             )
         ids.append(value)
     return ids
@@ -175,6 +175,7 @@ class MemoryStore:
         return _open_copy(data)
 
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
+        require_tenant(tenant)
         if not isinstance(query, TaskQuery):
             raise ValidationError("query", "expected a TaskQuery")
         with self._lock:
@@ -286,6 +287,7 @@ class MemoryStore:
     # -- outbox --------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        require_tenant(tenant)
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValidationError("after", "must be an integer >= 0")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:

@@ -56,7 +56,7 @@ def _to_sort(value: TaskSort | str) -> TaskSort:
 
 def _optional_bool(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, bool):
-        raise ValidationError(attribute.name, f"expected true, false or None, got {value!r}")
+        raise ValidationError(attribute.name, f"expected true, false or None, got {v.shown(value)}")
 
 
 def _due_key(task: Task, descending: bool = False) -> tuple[bool, datetime]:

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from cxflow._validate import check_instant
+from cxflow._validate import check_instant, shown
 from cxflow.clock import duration_us, epoch_us, from_epoch_us
 from cxflow.errors import ValidationError
 
@@ -199,7 +199,9 @@ def _timezone(_inst: Any, attribute: attrs.Attribute[Any], value: object) -> Non
     """An IANA time zone name that ``zoneinfo`` knows, spelled exactly (the
     zone the calendar computes with: ``"utc"`` is not ``"UTC"``)."""
     if not isinstance(value, str) or not value or len(value) > _MAX_ZONE_NAME:
-        raise ValidationError(attribute.name, f"expected an IANA time zone name, got {value!r}")
+        raise ValidationError(
+            attribute.name, f"expected an IANA time zone name, got {shown(value)}"
+        )
     try:
         ZoneInfo(value)
     except Exception:  # ZoneInfoNotFoundError, ValueError or OSError for malformed keys
