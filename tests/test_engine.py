@@ -314,10 +314,11 @@ class ClaimsFirst(MemoryStore):
         super().commit(tenant, changes)
 
 
-def test_a_close_racing_a_workers_claim_of_its_timers_succeeds() -> None:
-    """A worker claims the conversation's no-answer timer between the close's
-    reads and its commit: the close is retried on fresh reads and lands, and
-    the worker's late fire then loses and fires nothing."""
+@pytest.mark.parametrize("call", ["close", "answered", "assign"])
+def test_a_call_racing_a_workers_claim_of_its_timers_succeeds(call: str) -> None:
+    """A worker claims the conversation's no-answer timer between the call's
+    reads and its commit (issue 10: close, answered and assign failed with
+    ConflictError): the call is retried on fresh reads and lands."""
     clock = TestClock(START)
     settings = TenantSettings(
         conversations=ConversationSettings(
@@ -330,12 +331,19 @@ def test_a_close_racing_a_workers_claim_of_its_timers_succeeds() -> None:
     s.assignment.save_agent(TENANT, Agent(id="mina", presence=Presence.ONLINE), by="mina")
     s.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
                                       conversation_id="c1")
+    s.assignment.save_agent(TENANT, Agent(id="joon", presence=Presence.ONLINE), by="joon")
     clock.advance(minutes=3)
     store.armed = True
-    closed = s.conversations.close(TENANT, "c1", by="mina")
+    if call == "close":
+        closed = s.conversations.close(TENANT, "c1", by="mina")
+        assert closed.state.value == "closed"
+        assert store.list_routings(TENANT) == []
+    elif call == "answered":
+        assert s.assignment.answered(TENANT, "c1", by="mina").answered
+    else:
+        s.assignment.assign(TENANT, "c1", "joon", by="lead")
+        assert store.get_routing(TENANT, "c1").agent == "joon"
     assert store.claimed == ["assignment.no_answer"]
-    assert closed.state.value == "closed"
-    assert store.list_routings(TENANT) == []
 
 
 # -- reopening under an engine that routes ----------------------------------------
