@@ -58,3 +58,15 @@ class ConflictError(CxflowError):
 
 class StorageError(CxflowError):
     """An adapter failed for a reason of its own; the driver error is the ``__cause__``."""
+
+
+def summary(exc: BaseException) -> str:
+    """``"Type: message"`` of any exception, the message cut to 200 characters
+    (it may quote a caller's input); never raises. For wrapping a foreign
+    error into one of cxflow's."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    text = text if len(text) <= 200 else f"{text[:200]}..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -41,7 +41,7 @@ from cattrs.v import transform_error
 
 from cxflow.assignment.strategies import LeastLoad, RoundRobin, SkillBased, Strategy
 from cxflow.clock import ensure_aware
-from cxflow.errors import ValidationError
+from cxflow.errors import ValidationError, summary
 from cxflow.events import EVENT_TYPES, Event
 
 if TYPE_CHECKING:  # at run time the cycle through cxflow.assignment is not needed
@@ -248,17 +248,7 @@ def _leaf_format(exc: BaseException, _type: Any) -> str:
         return "required field missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return f"unknown keys {sorted(exc.extra_fields)}"
-    return _reason(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    """What an unexpected exception says, bounded (its message may quote the input)."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = ""
-    text = text if len(text) <= 200 else f"{text[:200]}..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return summary(exc)
 
 
 def _join(path: str, field: str) -> str:
@@ -279,7 +269,7 @@ def _as_validation_error(exc: BaseException) -> ValidationError:
             path = _join(path or "$", field)
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
         return ValidationError(path or "$", f"{reason}{more}")
-    return ValidationError("$", _reason(exc))
+    return ValidationError("$", summary(exc))
 
 
 def to_dict(value: Record) -> dict[str, Any]:

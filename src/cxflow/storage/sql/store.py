@@ -34,7 +34,14 @@ from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
-from cxflow.errors import ConflictError, CxflowError, NotFound, StorageError, ValidationError
+from cxflow.errors import (
+    ConflictError,
+    CxflowError,
+    NotFound,
+    StorageError,
+    ValidationError,
+    summary,
+)
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
@@ -109,19 +116,9 @@ def _guarded(method: Callable[_P, _T]) -> Callable[_P, _T]:
         except CxflowError:
             raise
         except Exception as exc:
-            raise StorageError(f"{method.__name__} failed: {_describe(exc)}") from exc
+            raise StorageError(f"{method.__name__} failed: {summary(exc)}") from exc
 
     return guarded
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` of a foreign exception, bounded."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = ""
-    text = text if len(text) <= 200 else f"{text[:200]}..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _micros(value: datetime | None) -> int | None:
