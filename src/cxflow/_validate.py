@@ -11,6 +11,7 @@ store (memory, SQLite, PostgreSQL) can keep whatever passes them.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -57,12 +58,21 @@ def check_text(value: object, field: str) -> str:
     return value
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 2
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxdict = _SHOWN.maxlist = _SHOWN.maxtuple = 4
+
+
 def shown(value: object) -> str:
-    """``repr(value)`` cut to 60 characters, for error messages; never raises
-    (an int of more than 4,300 digits, or an object whose ``__repr__`` fails,
-    is shown by its type)."""
+    """A short ``repr`` of ``value`` for error messages, at most 60 characters,
+    whose cost does not grow with the value (a megabyte string, deep nesting);
+    never raises: a huge int, or an object whose ``__repr__`` fails, is shown
+    by its type (``<int>``)."""
+    if type(value) is int and value.bit_length() > 64:
+        return "<int>"
     try:
-        text = repr(value)
+        text = _SHOWN.repr(value)
     except Exception:
         return f"<{type(value).__name__}>"
     return text if len(text) <= 60 else text[:57] + "..."

@@ -24,7 +24,6 @@ a few dozen characters of the offending value.
 from __future__ import annotations
 
 import enum
-import reprlib
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -39,6 +38,7 @@ from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from cattrs.v import transform_error
 
+from cxflow._validate import shown
 from cxflow.assignment.strategies import LeastLoad, RoundRobin, SkillBased, Strategy
 from cxflow.clock import ensure_aware
 from cxflow.errors import ValidationError, summary
@@ -87,39 +87,22 @@ STRATEGIES: dict[str, type[Strategy]] = {
 explicit map of tagged unions: no class is imported by name). A custom
 strategy serialises, but reads back only once added here by the host."""
 
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel = 2
-_SHOW.maxstring = _SHOW.maxother = 40
-_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = 4
-
-
-def _show(value: object) -> str:
-    """A short, safe ``repr`` of ``value`` for error messages (a megabyte
-    string, a 5,000-digit number or deep nesting cost nothing)."""
-    if type(value) is int and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    try:
-        return _SHOW.repr(value)
-    except Exception:  # a value whose repr fails is still refused
-        return f"a {type(value).__name__}"
-
-
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, unstruct_collection_overrides={tuple: list})
 
     def structure_datetime(value: Any, _: type) -> datetime:
         if not isinstance(value, str):
-            raise _ValueRefused("datetime", f"expected an ISO 8601 string, got {_show(value)}")
+            raise _ValueRefused("datetime", f"expected an ISO 8601 string, got {shown(value)}")
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise _ValueRefused("datetime", f"{_show(value)} is not ISO 8601") from exc
+            raise _ValueRefused("datetime", f"{shown(value)} is not ISO 8601") from exc
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise _ValueRefused("datetime", f"{_show(value)} is naive; include a UTC offset")
+            raise _ValueRefused("datetime", f"{shown(value)} is naive; include a UTC offset")
         try:
             return ensure_aware(parsed, "datetime")
         except (OverflowError, ValidationError) as exc:  # year 1 at +05:00 is before year 1 UTC
-            raise _ValueRefused("datetime", f"{_show(value)} is out of range in UTC") from exc
+            raise _ValueRefused("datetime", f"{shown(value)} is out of range in UTC") from exc
 
     conv.register_unstructure_hook(datetime, lambda d: ensure_aware(d, "datetime").isoformat())
     conv.register_structure_hook(datetime, structure_datetime)
@@ -127,23 +110,23 @@ def _make_converter() -> cattrs.Converter:
     def structure_timedelta(value: Any, _: type) -> timedelta:
         if type(value) is not int:
             raise _ValueRefused(
-                "timedelta", f"expected integer microseconds, got {_show(value)}"
+                "timedelta", f"expected integer microseconds, got {shown(value)}"
             )
         if not _MIN_MICROSECONDS <= value <= _MAX_MICROSECONDS:
             raise _ValueRefused(
                 "timedelta",
-                f"{_show(value)} is out of range (a duration is from {_MIN_MICROSECONDS} "
+                f"{shown(value)} is out of range (a duration is from {_MIN_MICROSECONDS} "
                 f"to {_MAX_MICROSECONDS} microseconds)",
             )
         return timedelta(microseconds=value)
 
     def structure_date(value: Any, _: type) -> date:
         if not isinstance(value, str):
-            raise _ValueRefused("date", f"expected an ISO 8601 date string, got {_show(value)}")
+            raise _ValueRefused("date", f"expected an ISO 8601 date string, got {shown(value)}")
         try:
             return date.fromisoformat(value)
         except ValueError as exc:
-            raise _ValueRefused("date", f"{_show(value)} is not an ISO 8601 date") from exc
+            raise _ValueRefused("date", f"{shown(value)} is not an ISO 8601 date") from exc
 
     conv.register_unstructure_hook(date, date.isoformat)
     conv.register_structure_hook(date, structure_date)
@@ -159,7 +142,7 @@ def _make_converter() -> cattrs.Converter:
             try:
                 return kind(value)
             except OverflowError as exc:  # an int too large for a float
-                raise _ValueRefused(kind.__name__, f"{_show(value)} is out of range") from exc
+                raise _ValueRefused(kind.__name__, f"{shown(value)} is out of range") from exc
 
         return structure
 
@@ -171,7 +154,7 @@ def _make_converter() -> cattrs.Converter:
             return kind(value)
         except ValueError as exc:
             allowed = ", ".join(repr(m.value) for m in kind)
-            raise _ValueRefused(kind.__name__, f"{_show(value)} is not one of {allowed}") from exc
+            raise _ValueRefused(kind.__name__, f"{shown(value)} is not one of {allowed}") from exc
 
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), structure_enum
@@ -189,7 +172,7 @@ def _make_converter() -> cattrs.Converter:
         kind = STRATEGIES.get(name) if isinstance(name, str) else None
         if kind is None:
             known = ", ".join(repr(known) for known in STRATEGIES)
-            raise ValidationError("name", f"unknown strategy {_show(name)} (known: {known})")
+            raise ValidationError("name", f"unknown strategy {shown(name)} (known: {known})")
         strategy: Strategy = strategy_structurers[kind](value, kind)
         return strategy
 
@@ -220,7 +203,7 @@ def _make_converter() -> cattrs.Converter:
         tag = value.get("type")
         structure = structurers.get(tag) if isinstance(tag, str) else None
         if structure is None:
-            raise ValidationError("type", f"unknown event type {_show(tag)}")
+            raise ValidationError("type", f"unknown event type {shown(tag)}")
         body = {k: v for k, v in value.items() if k != "type"}
         event: Event = structure(body, EVENT_TYPES[str(tag)])
         return event
@@ -343,7 +326,7 @@ def from_dict(kind: type[T], data: Any) -> T:
     try:
         return converter.structure(data, kind)
     except StructureHandlerNotFoundError as exc:
-        raise ValidationError("kind", f"cannot structure {_show(kind)}") from exc
+        raise ValidationError("kind", f"cannot structure {shown(kind)}") from exc
     except Exception as exc:  # the boundary: nothing but ValidationError leaves it
         raise _as_validation_error(exc) from exc
 
