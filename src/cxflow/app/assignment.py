@@ -28,11 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import attrs
 
 from cxflow import _validate as v
+from cxflow._records import replace_trusted
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.app.worker import TimerHandler
 from cxflow.assignment.model import Agent, Presence, Routing
@@ -657,7 +658,7 @@ class AssignmentService(WritesThrough):
             base = work.new_routings.get(cid)
             holder = scheduler.holder(cid)
             moved = cid in assigned_now or holder != stored.agent
-            record = _replace(
+            record = replace_trusted(
                 stored,
                 agent=holder,
                 assigned_at=(
@@ -701,7 +702,7 @@ class AssignmentService(WritesThrough):
             # Scheduler.agent_record, without validating the agent again.
             agent_state = scheduler.agent_state(agent_id)
             agent_records.append(
-                _replace(
+                replace_trusted(
                     agent_state.agent,
                     turn=agent_state.turn,
                     idle_since=from_epoch_us(agent_state.idle_us) if agent_state.idle_us else None,
@@ -770,24 +771,6 @@ class AssignmentService(WritesThrough):
             at=work.at,
             by="cxflow" if auto else work.by,
         )
-
-
-_R = TypeVar("_R", Agent, Routing)
-_FIELDS: dict[type, tuple[str, ...]] = {
-    kind: tuple(field.name for field in attrs.fields(kind)) for kind in (Agent, Routing)
-}
-
-
-def _replace(record: _R, **changes: Any) -> _R:
-    """``attrs.evolve`` without running converters and validators again: for
-    values this module takes from validated records and the scheduler (agent
-    ids, declined lists, the unit's aware UTC instant) and keeps consistent
-    (an assignee exactly when an assignment instant). A routing's ``evolve``
-    re-checked every name and instant: a third of a close's cost."""
-    new = object.__new__(type(record))
-    for name in _FIELDS[type(record)]:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(record, name))
-    return new
 
 
 def _arrive(work: _Work, routing: Routing) -> None:

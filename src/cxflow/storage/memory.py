@@ -25,8 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import attrs
-
+from cxflow._records import replace_trusted
 from cxflow._validate import check_duration, check_id, check_instant, check_name, shown
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
@@ -416,17 +415,12 @@ def _open_copy(record: _S) -> _S:
     return clone
 
 
-_AGENT_FIELDS = tuple(field.name for field in attrs.fields(Agent))
-
-
 def _agent_copy(agent: Agent) -> Agent:
     """A copy of ``agent`` with its own ``skills`` and ``channel_capacity``
     dicts (its other fields are immutable); built without re-validating."""
-    clone = object.__new__(Agent)
-    for name in _AGENT_FIELDS:
-        value = getattr(agent, name)
-        object.__setattr__(clone, name, dict(value) if type(value) is dict else value)
-    return clone
+    return replace_trusted(
+        agent, skills=dict(agent.skills), channel_capacity=dict(agent.channel_capacity)
+    )
 
 
 def _shared(record: _S) -> _S:
