@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -174,9 +175,9 @@ def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
     assert [t.id for t in store.claim_timers("acme", T0, worker="w", lease=HOUR)] == ["timer-1"]
 
 
-def test_schema_version_is_3() -> None:
-    assert SCHEMA_VERSION == 3
-    assert set(sql_schema.UPGRADES) == {1, 2}
+def test_schema_version_is_4() -> None:
+    assert SCHEMA_VERSION == 4
+    assert set(sql_schema.UPGRADES) == {1, 2, 3}
 
 
 def test_upgrade_step_1_creates_exactly_the_v2_tables() -> None:
@@ -341,13 +342,13 @@ def test_v2_database_upgrades_to_v3_keeping_its_records() -> None:
     store = SqlStore(engine)
     _seed_v2_records(store)
     assert store.schema_version() == 2
-    assert store.create_schema() == 3
-    assert store.schema_version() == 3
+    assert store.create_schema() == SCHEMA_VERSION
+    assert store.schema_version() == SCHEMA_VERSION
     _assert_v2_records_kept(store)
     _assert_v3_tiers_work(store)
 
 
-def test_v2_database_upgrade_runs_only_step_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_v2_database_upgrade_runs_only_steps_2_and_3(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = sqlite_engine()
     _make_v2_database(engine)
     ran: list[int] = []
@@ -356,9 +357,9 @@ def test_v2_database_upgrade_runs_only_step_2(monkeypatch: pytest.MonkeyPatch) -
         real = sql_schema.UPGRADES[version]
         return lambda conn: (ran.append(version), real(conn))
 
-    monkeypatch.setattr(sql_schema, "UPGRADES", {1: step(1), 2: step(2)})
-    assert SqlStore(engine).create_schema() == 3
-    assert ran == [2]
+    monkeypatch.setattr(sql_schema, "UPGRADES", {1: step(1), 2: step(2), 3: step(3)})
+    assert SqlStore(engine).create_schema() == SCHEMA_VERSION
+    assert ran == [2, 3]
 
 
 def test_v2_database_file_upgrades_to_v3_keeping_its_records(tmp_path: Path) -> None:
@@ -370,7 +371,7 @@ def test_v2_database_file_upgrades_to_v3_keeping_its_records(tmp_path: Path) -> 
     engine = sqlite_engine(path)  # a later process, with the newer cxflow
     try:
         store = SqlStore(engine)
-        assert store.create_schema() == 3
+        assert store.create_schema() == SCHEMA_VERSION
         assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
         _assert_v2_records_kept(store)
         _assert_v3_tiers_work(store)
@@ -389,7 +390,57 @@ def test_postgres_v2_database_upgrades_to_v3_keeping_its_records(
         conn.execute(sa.update(sql_schema.schema_info).values(version=2))
     assert not V3_TABLE_NAMES & _cxflow_tables(engine)
     _seed_v2_records(postgres_store)
-    assert postgres_store.create_schema() == 3
+    assert postgres_store.create_schema() == SCHEMA_VERSION
     assert _cxflow_tables(engine) >= V3_TABLE_NAMES
     _assert_v2_records_kept(postgres_store)
     _assert_v3_tiers_work(postgres_store)
+
+
+# -- the upgrade from schema v3 to v4 (PostgreSQL: the one-statement commit's function) --
+
+
+def _has_conflict_function(engine: sa.Engine) -> bool:
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT to_regprocedure('cxflow_conflict(text)') IS NOT NULL"  # on the search path
+        ).scalar_one()
+    return bool(found)
+
+
+def test_upgrade_step_3_changes_no_table_on_sqlite() -> None:
+    engine = sqlite_engine()
+    SqlStore(engine).create_schema()
+    before = _cxflow_tables(engine)
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[3](conn)
+    assert _cxflow_tables(engine) == before
+
+
+def test_postgres_v3_database_upgrades_to_v4_and_its_commits_refuse_stale_versions(
+    postgres_store: SqlStore,
+) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    # Turn the shared test database back into a v3 one: drop the function.
+    with engine.begin() as conn:
+        sql_schema.drop_functions(conn)
+        conn.execute(sa.update(sql_schema.schema_info).values(version=3))
+    assert not _has_conflict_function(engine)
+    _seed_v2_records(postgres_store)  # inserts only: no version check runs
+    assert postgres_store.create_schema() == SCHEMA_VERSION
+    assert _has_conflict_function(engine)
+    _assert_v2_records_kept(postgres_store)
+    _assert_v3_tiers_work(postgres_store)
+    stale = attrs.evolve(sample_conversation(room_tags=("vip",)), version=3)
+    with pytest.raises(ConflictError, match="cannot write v3 over stored v1"):
+        postgres_store.commit("acme", ChangeSet(conversations=(stale,)))
+
+
+def test_drop_schema_drops_the_conflict_function(postgres_store: SqlStore) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    postgres_store.drop_schema()
+    try:
+        assert not _has_conflict_function(engine)
+    finally:
+        postgres_store.create_schema()

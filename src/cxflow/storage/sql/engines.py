@@ -40,7 +40,9 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
       ``begin`` emits ``BEGIN IMMEDIATE`` on connections carrying
       ``WRITE_TRANSACTION`` (cxflow's writes, and host transactions opened
       with it: the write lock is taken up front, so two writers queue instead
-      of deadlocking on lock upgrade) and a deferred ``BEGIN`` otherwise;
+      of deadlocking on lock upgrade), none on connections in ``AUTOCOMMIT``
+      (cxflow's reads: each is one statement), and a deferred ``BEGIN``
+      otherwise;
     - ``busy_timeout`` (seconds): how long a writer waits for the lock before
       the call fails with ``StorageError``;
     - WAL journal for file databases, so reads do not block on writers.
@@ -61,7 +63,10 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement commits on its own (cxflow's one-statement reads)
+        immediate = options.get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine

@@ -29,6 +29,9 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 
 __all__ = [
+    "CONFLICT_SQLSTATE",
+    "CREATE_CONFLICT_FUNCTION",
+    "DROP_CONFLICT_FUNCTION",
     "SCHEMA_VERSION",
     "UPGRADES",
     "V2_TABLES",
@@ -37,7 +40,9 @@ __all__ = [
     "conversation_tags",
     "conversations",
     "customer_tags",
+    "create_functions",
     "customers",
+    "drop_functions",
     "events",
     "flows",
     "metadata",
@@ -49,13 +54,30 @@ __all__ = [
     "timers",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this cxflow writes and reads.
 
 - 1: flows, tasks, the outbox.
 - 2: conversations, customers and timers (with tag tables).
 - 3: agents, routing records and the routing version of each tenant.
+- 4: on PostgreSQL, the function ``cxflow_conflict`` that a commit written
+  as one statement raises its version conflicts with
+  (``cxflow.storage.sql.one_statement``); no change on SQLite.
 """
+
+CONFLICT_SQLSTATE = "CXF01"
+"""The SQLSTATE ``cxflow_conflict`` raises: a version check of the statement failed."""
+
+CREATE_CONFLICT_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION cxflow_conflict(message text) RETURNS void "
+    "LANGUAGE plpgsql AS $cxflow$ BEGIN "
+    f"RAISE EXCEPTION USING ERRCODE = '{CONFLICT_SQLSTATE}', MESSAGE = message; "
+    "END $cxflow$"
+)
+"""The DDL of the function the one-statement commit raises its conflicts with."""
+
+DROP_CONFLICT_FUNCTION = "DROP FUNCTION IF EXISTS cxflow_conflict(text)"
+"""The DDL that drops it again."""
 
 ID = sa.String(200)
 
@@ -224,9 +246,28 @@ def _upgrade_2_to_3(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=list(V3_TABLES), checkfirst=True)
 
 
+def create_functions(conn: sa.Connection) -> None:
+    """Create (or replace) cxflow's database functions: on PostgreSQL the
+    conflict function of the one-statement commit; nothing elsewhere."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(CREATE_CONFLICT_FUNCTION)
+
+
+def drop_functions(conn: sa.Connection) -> None:
+    """Drop what ``create_functions`` created."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(DROP_CONFLICT_FUNCTION)
+
+
+def _upgrade_3_to_4(conn: sa.Connection) -> None:
+    """Add the conflict function of the one-statement commit (PostgreSQL)."""
+    create_functions(conn)
+
+
 UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
 }
 """Upgrade steps: ``UPGRADES[n]`` migrates a database from version *n* to *n + 1*.
 

@@ -47,7 +47,7 @@ from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
 from cxflow.storage.memory import check_claim_arguments, check_finished_routings
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
-from cxflow.storage.sql import schema
+from cxflow.storage.sql import one_statement, schema
 from cxflow.storage.sql.engines import _WRITE_OPTION, WRITE_TRANSACTION
 from cxflow.storage.sql.schema import (
     agents,
@@ -133,8 +133,11 @@ def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
     """Map a driver error onto the cxflow error tree."""
     if isinstance(exc, sa_exc.IntegrityError):
         return ConflictError(f"{what}: a concurrent write got there first ({exc.orig})")
-    driver_error = getattr(exc, "orig", None)
-    if getattr(driver_error, "sqlstate", None) in _RACE_SQLSTATES:
+    driver_error: Any = getattr(exc, "orig", None)
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if sqlstate == schema.CONFLICT_SQLSTATE:  # a version check of a one-statement commit
+        return ConflictError(str(driver_error.diag.message_primary))
+    if sqlstate in _RACE_SQLSTATES:
         return ConflictError(f"{what}: lost a race with a concurrent transaction ({driver_error})")
     return StorageError(f"{what} failed: {exc}")
 
@@ -182,9 +185,8 @@ class SqlStore:
             raise ValidationError("bind", "expected a SQLAlchemy Engine or Connection")
         self._bind = bind
         self._last_commit_in_host = False
-        # A read is one statement, so it needs no transaction of its own; on
-        # SQLite the reads are local calls and BEGIN stays (configure_sqlite).
-        self._autocommit_reads = bind.dialect.name == "postgresql"
+        # A read is one statement, so it needs no transaction of its own.
+        self._autocommit_reads = True
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._listening = False
 
@@ -292,6 +294,7 @@ class SqlStore:
                 for version in range(found, schema.SCHEMA_VERSION):
                     schema.UPGRADES[version](conn)
             schema.metadata.create_all(conn)  # anything still missing
+            schema.create_functions(conn)
             if found is None:
                 conn.execute(
                     sa.insert(info).values(component="cxflow", version=schema.SCHEMA_VERSION)
@@ -322,6 +325,7 @@ class SqlStore:
         """Drop every cxflow table. **Deletes all cxflow data of every tenant.**"""
         with self._writing("drop_schema") as conn:
             schema.metadata.drop_all(conn)
+            schema.drop_functions(conn)
 
     def _list_all(self, table: sa.Table, kind: type[_T], what: str, tenant: str) -> list[_T]:
         """Every record of ``tenant`` in ``table``, ordered by id (code point): one
@@ -684,6 +688,28 @@ class SqlStore:
             return
         in_host = isinstance(self._bind, sa.Connection) and self._bind.in_transaction()
         self._last_commit_in_host = False
+        one = (
+            one_statement.statement(
+                tenant,
+                [
+                    (tasks, "task", task_rows),
+                    (customers, "customer", customer_rows),
+                    (conversations, "conversation", conversation_rows),
+                    (timers, "timer", timer_rows),
+                    (agents, "agent", agent_rows),
+                    (routings, "routing", routing_rows),
+                ],
+                finished,
+                _fence_version(changes.routing_version),
+                event_rows,
+            )
+            if self.dialect == "postgresql" and not flow_rows
+            else None
+        )
+        if one is not None:
+            self._commit_statement(*one)
+            self._last_commit_in_host = in_host
+            return
         with self._writing("commit") as conn:
             # The fence first: a scheduler that lost the race fails before writing more.
             if changes.routing_version is not None:
@@ -698,6 +724,20 @@ class SqlStore:
             _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
         self._last_commit_in_host = in_host
+
+    def _commit_statement(self, sql: str, params: dict[str, Any]) -> None:
+        """Run a one-statement commit: in autocommit on an engine's connection
+        (one round trip), else in ``_writing``'s transaction or savepoint."""
+        if not isinstance(self._bind, sa.Engine):
+            with self._writing("commit") as conn:
+                conn.exec_driver_sql(sql, params)
+            return
+        try:
+            with self._bind.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql(sql, params)
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc, "commit") from exc
 
     def transaction_owner(self) -> object | None:
         """``HostTransaction``: the host's ``Connection`` while it has a
@@ -815,6 +855,14 @@ class SqlStore:
         )
 
 
+def _fence_version(version: int | None) -> int | None:
+    """``version`` for the one-statement fence; ``ConflictError`` for one no
+    stored version can precede (beyond BIGINT), a lost race as in memory."""
+    if version is not None and version > _MAX_SQL_BIGINT:
+        raise ConflictError(f"routing version: cannot write v{version} over a stored version")
+    return version
+
+
 def _task_row(tenant: str, task: Task) -> dict[str, Any]:
     if not isinstance(task, Task):
         raise ValidationError("tasks", f"expected a Task, got {type(task).__name__}")
@@ -840,7 +888,7 @@ def _task_row(tenant: str, task: Task) -> dict[str, Any]:
 _Row = dict[str, Any]
 """The column values of one record; tag rows ride along under ``_TAGS``."""
 
-_TAGS = "__tags__"
+_TAGS = one_statement.TAGS
 
 _TAG_TABLES: dict[str, sa.Table] = {
     "conversation": conversation_tags,
