@@ -429,3 +429,55 @@ def test_reopening_an_open_conversation_routes_nothing_and_bad_arguments_are_ref
     with pytest.raises(ValidationError) as caught:
         plain.conversations.reopen(TENANT, "c1", by="u1", route=True)
     assert caught.value.field == "route"
+
+
+# -- a process whose cached scheduler is behind the store -----------------------------
+
+
+def _two_processes():  # type: ignore[no-untyped-def]
+    """Two engines (two host processes) on one store, each with a warm scheduler."""
+    clock = TestClock(START)
+    settings = TenantSettings(
+        assignment=AssignmentSettings(no_answer_after=timedelta(minutes=5))
+    )
+    store = MemoryStore()
+    one = Engine(settings=settings, clock=clock).session(store)
+    two = Engine(settings=settings, clock=clock).session(store)
+    one.assignment.save_agent(TENANT, Agent(id="mina", presence=Presence.ONLINE), by="mina")
+    two.assignment.scheduler(TENANT)  # warm, at the same version
+    return one, two, store
+
+
+def test_a_reply_recorded_by_a_process_that_is_behind_still_answers() -> None:
+    one, two, store = _two_processes()
+    one.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                        conversation_id="c1")
+    # Process two never saw c1 routed; the reply must still answer it.
+    two.conversations.record_message(TENANT, "c1", AuthorKind.AGENT, author_id="mina")
+    assert store.get_routing(TENANT, "c1").answered
+    assert two.assignment.scheduler(TENANT).holder("c1") == "mina"
+
+
+def test_a_decision_by_a_process_that_is_behind_is_made_on_the_stores_state() -> None:
+    one, two, store = _two_processes()
+    one.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                        conversation_id="c1")
+    # mina's one slot is taken in the store; process two's scheduler thinks it free.
+    two.conversations.open_conversation(TENANT, customer_id="u2", channel="chat", by="w",
+                                        conversation_id="c2")
+    assert store.get_routing(TENANT, "c2").waiting
+    held = [r.conversation_id for r in store.list_routings(TENANT) if r.agent == "mina"]
+    assert held == ["c1"]
+
+
+def test_a_call_refused_by_a_scheduler_that_is_behind_is_tried_on_the_stores_state() -> None:
+    one, two, _store = _two_processes()
+    one.conversations.open_conversation(TENANT, customer_id="u1", channel="chat", by="w",
+                                        conversation_id="c1")
+    # Unknown to process two's cached scheduler: it checks the store before refusing.
+    routing = two.assignment.answered(TENANT, "c1", by="mina")
+    assert routing.answered
+    one.conversations.open_conversation(TENANT, customer_id="u2", channel="chat", by="w",
+                                        conversation_id="c2")
+    with pytest.raises(ValidationError, match="waiting"):  # refused on the store's state too
+        two.assignment.answered(TENANT, "c2", by="mina")

@@ -84,22 +84,21 @@ def _timers(store: MemoryStore, conversation_id: str) -> list[Timer]:
         return []
 
 
-def test_a_conversation_closed_while_its_timer_is_handled_leaves_the_batch_firing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_conversation_closed_while_its_timer_is_handled_leaves_the_batch_firing() -> None:
     clock = TestClock(START)
     store = ClosesWhileHandled()
     worker = _routed(store, clock)
     other = Engine(settings=NO_ANSWER, clock=clock, worker_id="wb").session(store)
     store.on_read["c0"] = lambda: other.conversations.close(TENANT, "c0", by="agent-0")
 
-    with caplog.at_level(logging.WARNING, logger="cxflow.timers"):
-        fired = worker.tick(TENANT)
+    fired = worker.tick(TENANT)
 
+    # The close finished c0's routing and cancelled its timer; the fire, decided
+    # on the worker's scheduler from before the close, lost the race on the
+    # routing version, and its retry found nothing to send back.
     assert [fire.subject_id for fire in fired] == ["c1", "c2"]
     assert _leased(store) == []
     assert store.get_timer(TENANT, no_answer_timer_id("c0")).state is TimerState.CANCELLED
-    assert any("obsolete" in record.message for record in caplog.records)
 
 
 def _host_timers(store: MemoryStore, count: int) -> None:

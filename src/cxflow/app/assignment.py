@@ -41,7 +41,7 @@ from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
 from cxflow.assignment.settings import AssignmentSettings
 from cxflow.clock import Clock, duration_us, from_epoch_us
 from cxflow.conversations import commands as conversation_commands
-from cxflow.errors import ConflictError, NotFound, ValidationError
+from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.events import (
     AgentAssigned,
     AgentChanged,
@@ -90,11 +90,26 @@ class AssignmentBackend(AssignmentStore, ChangeWriter, Protocol):
 
 @attrs.define
 class _Tenant:
-    """A tenant's scheduler and the routing version it reflects."""
+    """A tenant's scheduler, the routing version it reflects, and the routing
+    records and agent versions stored at that version (every write of either
+    moves the version, so while it matches the store's they are the store's)."""
 
     scheduler: Scheduler
     version: int
     settings: AssignmentSettings
+    routings: dict[str, Routing]
+    agent_versions: dict[str, int]
+
+    def written(self, changes: ChangeSet) -> None:
+        """Bring the records in line with ``changes``, just committed."""
+        for routing in changes.routings:
+            self.routings[routing.conversation_id] = routing
+        for conversation_id in changes.finished_routings:
+            self.routings.pop(conversation_id, None)
+        for agent in changes.agents:
+            self.agent_versions[agent.id] = agent.version
+        if changes.routing_version is not None:
+            self.version = changes.routing_version
 
 
 LOCK_TIMEOUT = 30.0
@@ -276,7 +291,7 @@ class AssignmentService(WritesThrough):
         lock = self._schedulers.lock(tenant)
         lock.acquire(owner)
         try:
-            return self._tenant(tenant).scheduler
+            return self._tenant(tenant)[0].scheduler
         finally:
             lock.release(owner)
 
@@ -488,25 +503,41 @@ class AssignmentService(WritesThrough):
         except NotFound:
             return None
 
-    def _tenant(self, tenant: str) -> _Tenant:
-        """The tenant's scheduler in line with the store (hold the tenant lock)."""
+    def _tenant(self, tenant: str, *, optimistic: bool = False) -> tuple[_Tenant, bool]:
+        """The tenant's scheduler (hold the tenant lock), and whether it is known
+        to be in line with the store: always, unless ``optimistic``, which
+        trusts a cached scheduler without reading the store's routing version
+        (the caller must then check it: the fence of a commit does)."""
         settings = self.settings(tenant)
-        version = self.store.routing_version(tenant)
         state = self._schedulers.get(tenant)
-        if state is None or state.version != version or (
-            state.settings is not settings and state.settings != settings
-        ):
+        fits = state is not None and (
+            state.settings is settings or state.settings == settings
+        )
+        if optimistic and fits:
+            assert state is not None
+            return state, False
+        version = self.store.routing_version(tenant)
+        if state is None or state.version != version or not fits:
             if state is not None:
                 log.info(
                     "tenant %r: rebuilding the scheduler from the store (routing v%d, "
                     "cached v%d)", tenant, version, state.version,
                 )
-            scheduler = settings.new_scheduler(
-                self.store.list_agents(tenant), self.store.list_routings(tenant)
+            agents = self.store.list_agents(tenant)
+            routings = self.store.list_routings(tenant)
+            state = _Tenant(
+                settings.new_scheduler(agents, routings),
+                version,
+                settings,
+                {routing.conversation_id: routing for routing in routings},
+                {agent.id: agent.version for agent in agents},
             )
-            state = _Tenant(scheduler, version, settings)
             self._schedulers.put(tenant, state)
-        return state
+        return state, True
+
+    def _in_line(self, tenant: str, state: _Tenant) -> bool:
+        """Whether the store's routing version is still the one ``state`` reflects."""
+        return self.store.routing_version(tenant) == state.version
 
     def stage_conversation_changes(
         self,
@@ -598,25 +629,36 @@ class AssignmentService(WritesThrough):
 
         unit.on_commit(lambda: lock.release(owner))
         unit.on_abort(discard)
-        state = self._tenant(tenant)
-        work = _Work(tenant, state.scheduler, state.settings, unit.at, by)
-        work.answered.update(answered)
-        op(work)
-        changes = self._changes(work, state.version + 1, work.answered, skip_timer, unit)
+        # Outside a host's transaction the cached scheduler is trusted: a unit
+        # that moves the routing version is checked by the commit's fence; one
+        # that does not, or fails, reads the version to be sure.
+        own = self._host is None or self._host.transaction_owner() is None
+        state, current = self._tenant(tenant, optimistic=own)
+        while True:
+            work = _Work(tenant, state.scheduler, state.settings, unit.at, by)
+            work.answered.update(answered)
+            try:
+                op(work)
+                changes = self._changes(work, state, work.answered, skip_timer, unit)
+            except CxflowError:
+                if current or self._in_line(tenant, state):
+                    raise
+            else:
+                if current or changes.routing_version is not None or self._in_line(
+                    tenant, state
+                ):
+                    break
+            log.info("tenant %r: the cached scheduler was behind the store", tenant)
+            self._schedulers.drop(tenant)
+            state, current = self._tenant(tenant)
         unit.add(changes)
-        version = changes.routing_version
-        if version is not None:
-
-            def advance() -> None:
-                state.version = version
-
-            unit.on_written(advance)
+        unit.on_written(lambda: state.written(changes))
         return work.decisions
 
     def _changes(
         self,
         work: _Work,
-        version: int,
+        state: _Tenant,
         answered: set[str],
         skip_timer: str | None,
         unit: UnitOfWork,
@@ -642,14 +684,14 @@ class AssignmentService(WritesThrough):
         for cid in work.new_routings:
             routed.setdefault(cid, None)
         finished = set(work.finished)
-        try:
-            stored_routings = {
-                cid: work.new_routings.get(cid) or self.store.get_routing(work.tenant, cid)
-                for cid in routed
-                if cid not in finished
-            }
-        except NotFound as exc:  # the scheduler knew it, the store no longer does
-            raise ConflictError(f"{exc}: finished by a concurrent commit") from exc
+        stored_routings: dict[str, Routing] = {}
+        for cid in routed:
+            if cid in finished:
+                continue
+            found = work.new_routings.get(cid) or state.routings.get(cid)
+            if found is None:  # the scheduler knew it, the store no longer does
+                raise ConflictError(f"routing {cid!r}: finished by a concurrent commit")
+            stored_routings[cid] = found
         events = list(work.events)
         events += [self._decision_event(work, d, stored_routings) for d in work.decisions]
         routings: list[Routing] = []
@@ -698,7 +740,7 @@ class AssignmentService(WritesThrough):
                     events += assigned
         agent_records = []
         for agent_id in sorted(agents):
-            stored_agent = self._stored_agent(work.tenant, agent_id)
+            stored_version = state.agent_versions.get(agent_id, 0)
             # Scheduler.agent_record, without validating the agent again.
             agent_state = scheduler.agent_state(agent_id)
             agent_records.append(
@@ -706,9 +748,10 @@ class AssignmentService(WritesThrough):
                     agent_state.agent,
                     turn=agent_state.turn,
                     idle_since=from_epoch_us(agent_state.idle_us) if agent_state.idle_us else None,
-                    version=1 if stored_agent is None else stored_agent.version + 1,
+                    version=stored_version + 1,
                 )
             )
+        moved = bool(agent_records or routings or work.finished)
         return ChangeSet(
             agents=tuple(agent_records),
             routings=tuple(routings),
@@ -716,7 +759,7 @@ class AssignmentService(WritesThrough):
             timers=tuple(timers),
             events=tuple(events),
             # The fence moves only when assignment state does.
-            routing_version=version if agent_records or routings or work.finished else None,
+            routing_version=state.version + 1 if moved else None,
         )
 
     def _plan_no_answer(
