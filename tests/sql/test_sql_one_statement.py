@@ -12,13 +12,13 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from cxflow import ChangeSet, ConflictError
+from cxflow import ChangeSet, ConflictError, Engine, TestClock
 from cxflow.assignment.model import Routing
 from cxflow.conversations.query import ConversationQuery
 from cxflow.storage.sql import SqlStore
 from cxflow.storage.sql import schema as sql_schema
 from cxflow.storage.sql.one_statement import TAGS, statement
-from cxflow.testing import T0, sample_conversation, sample_task
+from cxflow.testing import T0, sample_conversation, sample_flow, sample_task
 
 TENANT = "acme"
 
@@ -122,3 +122,39 @@ def test_tags_ride_under_their_key() -> None:
     assert "cxflow_conversation_tags" in sql
     assert "x" in params.values()
     assert TAGS not in sql
+
+
+def test_a_unit_of_work_reads_and_commits_on_one_pooled_connection(
+    postgres_store: SqlStore,
+) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    session = Engine(clock=TestClock(T0)).session(SqlStore(engine))
+    flow = session.tasks.create_flow(TENANT, sample_flow(), by="admin")
+    session.tasks.create_task(TENANT, flow_id=flow.id, title="Refund", by="web", task_id="t1")
+    checkouts: list[object] = []
+
+    def checkout(*_: object) -> None:
+        checkouts.append(None)
+
+    sa.event.listen(engine.pool, "checkout", checkout)
+    try:
+        session.tasks.move_task(TENANT, "t1", "waiting", by="ana")
+    finally:
+        sa.event.remove(engine.pool, "checkout", checkout)
+    assert len(checkouts) == 1
+    assert session.tasks.get_task(TENANT, "t1").status == "waiting"
+
+
+def test_the_unit_scope_gives_its_connection_back_when_the_unit_fails(
+    postgres_store: SqlStore,
+) -> None:
+    engine = postgres_store.bind
+    assert isinstance(engine, sa.Engine)
+    store = SqlStore(engine)
+    before = engine.pool.checkedout()  # type: ignore[attr-defined]
+    with pytest.raises(ConflictError), store.unit_scope():
+        store.commit(TENANT, ChangeSet(tasks=(attrs.evolve(sample_task(), version=4),)))
+    assert engine.pool.checkedout() == before  # type: ignore[attr-defined]
+    store.commit(TENANT, ChangeSet(tasks=(sample_task(),)))  # the store works on
+    assert store.get_task(TENANT, sample_task().id).version == 1

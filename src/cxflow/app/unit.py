@@ -37,6 +37,7 @@ from cxflow.storage.protocols import (
     ChangeWriter,
     ConversationStore,
     HostTransaction,
+    UnitScope,
     provides,
     require_tenant,
 )
@@ -263,6 +264,7 @@ class Writer:
         self.reactors = tuple(reactors)
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._outcome = cast(HostTransaction, store) if provides(store, HostTransaction) else None
+        self._scope = cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
@@ -306,6 +308,14 @@ class Writer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(
+        self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
+    ) -> tuple[T, ChangeSet]:
+        if self._scope is None:
+            return self._run_unit(unit, build)
+        with self._scope():  # one connection for the unit's reads and commit
+            return self._run_unit(unit, build)
+
+    def _run_unit(
         self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
     ) -> tuple[T, ChangeSet]:
         committed = False

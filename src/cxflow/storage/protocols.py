@@ -37,6 +37,7 @@ conversations and timers; ``AssignmentStore`` stands alone for
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +66,7 @@ __all__ = [
     "Store",
     "StoredEvent",
     "TaskStore",
+    "UnitScope",
     "provides",
     "require_tenant",
 ]
@@ -328,6 +330,19 @@ class HostTransaction(Protocol):
         ``discarded`` once it, or a savepoint around the write, rolls back, and
         return True. Return False when the commit is durable already (the
         callbacks are not kept)."""
+        ...
+
+
+@runtime_checkable
+class UnitScope(Protocol):
+    """Optional tier of a store that can hold what one unit of work reads and
+    commits with (``SqlStore`` on PostgreSQL: one pooled connection, in
+    autocommit), instead of getting it anew for every call."""
+
+    def unit_scope(self) -> AbstractContextManager[None]:
+        """A context in which the store's reads and ``commit`` share what it
+        holds; released when the context ends, however it ends. Entered by
+        one thread, never nested."""
         ...
 
 

@@ -189,6 +189,8 @@ class SqlStore:
         self._autocommit_reads = True
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._listening = False
+        self._held: sa.Connection | None = None
+        """The connection of the current ``unit_scope`` (PostgreSQL engines only)."""
 
     @property
     def bind(self) -> sa.Engine | sa.Connection:
@@ -208,7 +210,9 @@ class SqlStore:
         the transaction the read begins (SQLAlchemy autobegins one) is ended
         again, so a later write is not left inside it, uncommitted."""
         try:
-            if isinstance(self._bind, sa.Engine):
+            if self._held is not None:
+                yield self._held
+            elif isinstance(self._bind, sa.Engine):
                 with self._bind.connect() as conn:
                     if self._autocommit_reads:
                         # One round trip per read: no BEGIN, and no ROLLBACK
@@ -733,11 +737,37 @@ class SqlStore:
                 conn.exec_driver_sql(sql, params)
             return
         try:
+            if self._held is not None:
+                self._held.exec_driver_sql(sql, params)
+                return
             with self._bind.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql(sql, params)
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, "commit") from exc
+
+    @contextmanager
+    def unit_scope(self) -> Iterator[None]:
+        """``UnitScope``: on a PostgreSQL engine, one pooled connection in
+        autocommit serves the reads and the one-statement commit of a unit of
+        work (one checkout instead of one per call). Elsewhere (SQLite, a
+        host's connection) it changes nothing. Not reentrant."""
+        if self._held is not None or not (
+            isinstance(self._bind, sa.Engine) and self.dialect == "postgresql"
+        ):
+            yield
+            return
+        try:
+            conn = self._bind.connect()
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc, "unit_scope") from exc
+        self._held = conn
+        try:
+            yield
+        finally:
+            self._held = None
+            conn.close()
 
     def transaction_owner(self) -> object | None:
         """``HostTransaction``: the host's ``Connection`` while it has a
