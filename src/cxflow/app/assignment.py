@@ -617,6 +617,9 @@ class AssignmentService(WritesThrough):
         dropped and the next unit rebuilds it from the store."""
         if unit.routing_staged:
             raise ValidationError("unit", "one unit of work stages assignment once")
+        # A decision changes the scheduler in memory, which a refused commit
+        # cannot undo (it is rebuilt): decide on the store's snapshots only.
+        unit.need_fresh_reads()
         unit.routing_staged = True
         tenant = unit.tenant
         owner = self._owner()

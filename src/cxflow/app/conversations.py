@@ -258,7 +258,9 @@ class ConversationService(WritesThrough):
         def build(unit: UnitOfWork) -> Conversation:
             if actor is not None:
                 unit.by = actor
-            before = self.store.get_conversation(unit.tenant, conversation_id)
+            before = unit.stored_conversation(conversation_id)
+            if before is None:
+                raise NotFound("conversation", conversation_id)
             if expected_version is not None and before.version != expected_version:
                 raise ConflictError(
                     f"conversation {conversation_id!r} is at v{before.version}, "

@@ -34,6 +34,7 @@ from cxflow.app.assignment import (
 )
 from cxflow.app.conversations import ConversationService
 from cxflow.app.reactors.assignment import AssignmentSync
+from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.app.tasks import TaskService
 from cxflow.app.unit import EventSink, Writer
@@ -111,6 +112,9 @@ class Engine:
         self._new_id = new_id if new_id is not None else (lambda: uuid.uuid4().hex)
         self.schedulers = SchedulerCache()
         """The in-memory assignment schedulers, shared by every session."""
+        self.records = RecordCache()
+        """The committed task and conversation snapshots the write paths may
+        start from (stores with ``RecordScope``; see ``cxflow.app.records``)."""
 
     def settings(self, tenant: str) -> TenantSettings:
         """The settings in force for ``tenant``."""
@@ -147,7 +151,9 @@ class Session:
             raise ValidationError("store", "expected a store with the AssignmentStore tier")
         self.engine = engine
         self.store = store
-        self.writer = Writer(store, engine.clock, engine.sink, retry=engine.retry)
+        self.writer = Writer(
+            store, engine.clock, engine.sink, retry=engine.retry, records=engine.records
+        )
         self.assignment = AssignmentService(
             store,
             settings=lambda tenant: engine.settings(tenant).assignment or _DEFAULT_ASSIGNMENT,
@@ -161,6 +167,7 @@ class Session:
             new_id=engine._new_id,
             sla=lambda tenant: engine.settings(tenant).task_sla,
             writer=self.writer,
+            records=engine.records,
         )
         self.conversations = ConversationService(
             store,

@@ -18,6 +18,7 @@ from typing import Any, cast
 import attrs
 
 from cxflow._validate import actor, check_free_text
+from cxflow.app.records import RecordCache
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.clock import Clock
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -25,7 +26,14 @@ from cxflow.events import Event, FlowSaved, TaskSlaChanged
 from cxflow.flows.experiments import FlowExperiment
 from cxflow.flows.machine import compile_flow
 from cxflow.flows.model import Flow, Material
-from cxflow.storage.protocols import ChangeSet, Store, TimerStore, provides, require_tenant
+from cxflow.storage.protocols import (
+    ChangeSet,
+    RecordScope,
+    Store,
+    TimerStore,
+    provides,
+    require_tenant,
+)
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
@@ -139,9 +147,14 @@ class TaskService(WritesThrough):
         sla: SlaPolicy | Callable[[str], SlaPolicy | None] | None = None,
         *,
         writer: Writer | None = None,
+        records: RecordCache | None = None,
     ) -> None:
         self.store = store
         self._sla = sla
+        # Flow versions shared by the sessions of an engine, per database.
+        scope = cast(RecordScope, store).record_scope() if provides(store, RecordScope) else None
+        self._shared_flows = records if scope is not None else None
+        self._flow_scope = scope
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._timer_store: TimerStore | None = (
             cast(TimerStore, store) if provides(store, TimerStore) else None
@@ -163,7 +176,7 @@ class TaskService(WritesThrough):
         command: Callable[[Task, datetime], tuple[Task, list[Event]]],
     ) -> Task:
         def build(unit: UnitOfWork) -> Task:
-            task = self.store.get_task(unit.tenant, task_id)
+            task = unit.task(task_id)
             if expected_version is not None and task.version != expected_version:
                 raise ConflictError(
                     f"task {task_id!r} is at v{task.version}, caller expected v{expected_version}"
@@ -301,7 +314,16 @@ class TaskService(WritesThrough):
 
     def _task_flow(self, tenant: str, task: Task) -> Flow:
         """The flow version ``task`` runs on. Stored flow versions never change,
-        so they are cached per (tenant, flow, version), bounded in size."""
+        so they are cached per (tenant, flow, version), bounded in size: in the
+        engine's cache for every session on one database (``RecordScope``),
+        else per service."""
+        shared = self._shared_flows
+        if shared is not None:
+            found = shared.flow(self._flow_scope, tenant, task.flow_id, task.flow_version)
+            if found is None:
+                found = self.store.get_flow(tenant, task.flow_id, task.flow_version)
+                shared.put_flow(self._flow_scope, tenant, found)
+            return found
         key = (tenant, task.flow_id, task.flow_version)
         flow = self._flow_versions.get(key)
         if flow is None:

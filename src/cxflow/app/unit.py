@@ -26,27 +26,32 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.conversations.model import Conversation
-from cxflow.errors import ConflictError, NotFound, ValidationError
+from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.storage.protocols import (
     ChangeSet,
     ChangeWriter,
     ConversationStore,
     HostTransaction,
+    RecordScope,
+    TaskStore,
     UnitScope,
     provides,
     require_tenant,
 )
+from cxflow.tasks.model import Task
 
 __all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer", "WritesThrough"]
 
 log = logging.getLogger("cxflow.engine")
 
 T = TypeVar("T")
+_Snap = TypeVar("_Snap", Task, Conversation)
 
 
 class EventSink(Protocol):
@@ -68,11 +73,27 @@ class UnitOfWork:
     """One attempt of one call: what it read, what it stages, and what must
     happen once it commits or fails. Not thread-safe; never reused."""
 
-    def __init__(self, tenant: str, at: datetime, store: object) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        at: datetime,
+        store: object,
+        records: RecordCache | None = None,
+        scope: object = None,
+        *,
+        read_cache: bool = True,
+    ) -> None:
         self.tenant = tenant
         self.at = at
         """The call's instant: every command of the unit uses this one."""
         self.store = store
+        self._records = records
+        """The engine's snapshots, when this unit keeps what it reads and writes."""
+        self._scope = scope
+        self._read_cache = read_cache
+        """Whether it may also start from them (not on a rerun on fresh reads)."""
+        self._cached: dict[tuple[type, str], int] = {}
+        """The snapshots this unit took from the cache: their versions."""
         self.routes: dict[str, Routing] = {}
         """Conversations to start routing in this commit (by conversation id)."""
         self.by = "cxflow"
@@ -95,19 +116,80 @@ class UnitOfWork:
 
     # -- reading ------------------------------------------------------------------
 
+    def task(self, task_id: str) -> Task:
+        """The task as stored before this unit (maybe from the engine's cache:
+        see ``cxflow.app.records``); ``NotFound`` when it is not stored."""
+        found = self._cached_snapshot(Task, task_id)
+        if found is None:
+            found = cast(TaskStore, self.store).get_task(self.tenant, task_id)
+            self._keep(found)
+        return found
+
     def stored_conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation as stored before this unit (``None``: not stored, or
-        the store keeps no conversations); read once per unit."""
+        the store keeps no conversations); read once per unit, maybe from the
+        engine's cache (see ``cxflow.app.records``)."""
         if conversation_id not in self._stored:
-            found: Conversation | None = None
-            if provides(self.store, ConversationStore):
+            found = self._cached_snapshot(Conversation, conversation_id)
+            if found is None and provides(self.store, ConversationStore):
                 store = cast(ConversationStore, self.store)
                 try:
                     found = store.get_conversation(self.tenant, conversation_id)
                 except NotFound:
                     found = None
+                if found is not None:
+                    self._keep(found)
             self._stored[conversation_id] = found
         return self._stored[conversation_id]
+
+    def _cached_snapshot(self, kind: type[_Snap], record_id: str) -> _Snap | None:
+        if self._records is None or not self._read_cache or not isinstance(record_id, str):
+            return None  # a bad id is the store's to refuse
+        found = self._records.get(self._scope, self.tenant, kind, record_id)
+        if found is not None:
+            self._cached[(kind, record_id)] = found.version
+        return found
+
+    def _keep(self, record: Task | Conversation) -> None:
+        if self._records is not None:
+            self._records.put(self._scope, self.tenant, record)
+
+    @property
+    def used_cache(self) -> bool:
+        """Whether this unit took any snapshot from the engine's cache."""
+        return bool(self._cached)
+
+    def unfenced(self, changes: ChangeSet) -> bool:
+        """Whether a snapshot this unit took from the cache is not written by
+        ``changes`` at its next version (so no version check would catch a
+        stale one)."""
+        if not self._cached:
+            return False
+        written: dict[tuple[type, str], int] = {(Task, t.id): t.version for t in changes.tasks}
+        written.update({(Conversation, c.id): c.version for c in changes.conversations})
+        return any(written.get(key) != version + 1 for key, version in self._cached.items())
+
+    def need_fresh_reads(self) -> None:
+        """Make sure what this unit read is the store's before it acts on
+        something no version check undoes (the in-memory assignment
+        scheduler): if it started from cached snapshots, the attempt is
+        abandoned here and the writer runs it again on fresh reads."""
+        if self._cached:
+            raise _Unfenced()
+
+    def forget_cached(self) -> None:
+        """Drop every snapshot this unit took from the cache (one proved stale)."""
+        if self._records is not None:
+            for kind, record_id in self._cached:
+                self._records.drop(self._scope, self.tenant, kind, record_id)
+
+    def remember(self, changes: ChangeSet) -> None:
+        """Keep the tasks and conversations of ``changes``, now durable."""
+        if self._records is not None:
+            for task in changes.tasks:
+                self._records.put(self._scope, self.tenant, task)
+            for conversation in changes.conversations:
+                self._records.put(self._scope, self.tenant, conversation)
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation as this unit leaves it: staged, else stored."""
@@ -241,6 +323,11 @@ class _RaceLost(Exception):
     """Internal: the unit's commit (or a reactor) lost a race; run it again."""
 
 
+class _Unfenced(Exception):
+    """Internal: the unit would commit without fencing a cached snapshot it
+    read, or act on one where no fence undoes it; run it again on fresh reads."""
+
+
 class Writer:
     """Runs units of work against one store: build, react, commit once,
     publish; lost races are retried under ``retry``.
@@ -256,12 +343,14 @@ class Writer:
         *,
         retry: RetryPolicy | None = None,
         reactors: Sequence[Reactor] = (),
+        records: RecordCache | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.sink = sink
         self.retry = retry if retry is not None else RetryPolicy()
         self.reactors = tuple(reactors)
+        self._records = records if provides(store, RecordScope) else None
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._outcome = cast(HostTransaction, store) if provides(store, HostTransaction) else None
         self._scope = cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
@@ -286,11 +375,20 @@ class Writer:
         written."""
         tenant = require_tenant(tenant)
         attempts = self.retry.attempts if retry else 1
-        for attempt in range(1, attempts + 1):
-            unit = UnitOfWork(tenant, self.now(), self.store)
+        attempt = 1
+        cached = True
+        while True:
+            unit = self._unit(tenant, cached)
             try:
                 value, changes = self._attempt(unit, build)
+            except _Unfenced:
+                cached = False  # the same attempt again, on fresh reads
+                continue
             except _RaceLost as lost:
+                if unit.used_cache:  # maybe a stale snapshot, not a race: at once, fresh
+                    unit.forget_cached()
+                    cached = False
+                    continue
                 conflict = lost.__cause__
                 assert isinstance(conflict, ConflictError)
                 if attempt == attempts:
@@ -301,11 +399,26 @@ class Writer:
                     raise conflict from None
                 log.debug("tenant %r: lost a race (attempt %d): %s", tenant, attempt, conflict)
                 self.retry.backoff(attempt)
+                attempt += 1
+                continue
+            except CxflowError:
+                if not unit.used_cache:
+                    raise
+                cached = False  # refused on a snapshot that may be stale: check it
                 continue
             if self.sink is not None and changes.events:
                 self.sink.publish(tenant, changes.events)
             return value, changes
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unit(self, tenant: str, cached: bool) -> UnitOfWork:
+        """A unit for one attempt: it keeps snapshots in the engine's cache when
+        the store names a database to cache for, and starts from them when
+        ``cached``."""
+        scope = None
+        if self._records is not None:
+            scope = cast(RecordScope, self.store).record_scope()
+        records = self._records if scope is not None else None
+        return UnitOfWork(tenant, self.now(), self.store, records, scope, read_cache=cached)
 
     def _attempt(
         self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
@@ -325,11 +438,14 @@ class Writer:
                 for reactor in self.reactors:
                     reactor(unit)
                 changes = unit.change_set()
+                if unit.unfenced(changes):
+                    raise _Unfenced()
                 if changes:
                     self.store.commit(unit.tenant, changes)
             except ConflictError as exc:
                 raise _RaceLost() from exc
             committed = True
+            unit.on_commit(lambda: unit.remember(changes))
             unit._written()
         finally:
             unit._end(committed, self._outcome)

@@ -64,6 +64,7 @@ __all__ = [
     "EventOutbox",
     "FlowStore",
     "Store",
+    "RecordScope",
     "StoredEvent",
     "TaskStore",
     "UnitScope",
@@ -343,6 +344,21 @@ class UnitScope(Protocol):
         """A context in which the store's reads and ``commit`` share what it
         holds; released when the context ends, however it ends. Entered by
         one thread, never nested."""
+        ...
+
+
+@runtime_checkable
+class RecordScope(Protocol):
+    """Optional tier of a store whose records another object of the same
+    process may read from a cache (``cxflow.app.records``): the engine's
+    write paths then skip the read of the task or conversation they change,
+    leaving the store's version checks to catch a stale snapshot."""
+
+    def record_scope(self) -> object | None:
+        """What identifies the database this store reads and writes (equal for
+        every store on it; ``SqlStore``: its ``Engine``), or ``None`` when
+        reads must go to the store (a commit would not be durable at once:
+        inside a host's transaction)."""
         ...
 
 

@@ -769,6 +769,12 @@ class SqlStore:
             self._held = None
             conn.close()
 
+    def record_scope(self) -> object | None:
+        """``RecordScope``: the ``Engine`` of an engine-bound store (sessions on
+        one engine share the engine's cached snapshots); ``None`` on a host's
+        connection, where reads go to the database."""
+        return self._bind if isinstance(self._bind, sa.Engine) else None
+
     def transaction_owner(self) -> object | None:
         """``HostTransaction``: the host's ``Connection`` while it has a
         transaction open (a commit would write inside it), else ``None``."""
