@@ -211,11 +211,14 @@ def _append(built: _Statement, event_rows: Sequence[tuple[str, str]]) -> None:
         f"ON CONFLICT (tenant) DO UPDATE SET last_position = "
         f"{outbox_heads.name}.last_position + EXCLUDED.last_position RETURNING last_position"
     )
-    types = built.param([kind for kind, _ in event_rows])
-    datas = built.param([data for _, data in event_rows])
+    # Rows of parameters rather than arrays: psycopg dumps a list by looking at
+    # its elements, which costs more than the few rows of a commit.
+    rows = ", ".join(
+        f"({number}, {built.param(kind)}, {built.param(data)})"
+        for number, (kind, data) in enumerate(event_rows, start=1)
+    )
     built.cte(
         f"INSERT INTO {events.name} (tenant, position, type, data) "
         f"SELECT %(t)s, {head}.last_position - {count} + e.ord, e.type, e.data "
-        f"FROM {head}, unnest({types}::text[], {datas}::text[]) "
-        "WITH ORDINALITY AS e(type, data, ord)"
+        f"FROM {head}, (VALUES {rows}) AS e(ord, type, data)"
     )
