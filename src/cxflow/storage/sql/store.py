@@ -57,7 +57,6 @@ from cxflow.storage.sql.schema import (
     customers,
     events,
     flows,
-    outbox_heads,
     routing_heads,
     routings,
     tasks,
@@ -870,25 +869,65 @@ class SqlStore:
             return
         count = len(rows)
         # One upsert reserves the positions; its row lock orders concurrent commits.
-        upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        reserve = (
-            upsert(outbox_heads)
-            .values(tenant=tenant, last_position=count)
-            .on_conflict_do_update(
-                index_elements=[outbox_heads.c.tenant],
-                set_={"last_position": outbox_heads.c.last_position + count},
-            )
-            .returning(outbox_heads.c.last_position)
-        )
-        last = conn.execute(reserve).scalar_one()
+        style = _style(conn)
+        last = conn.exec_driver_sql(
+            _sql(style, _RESERVE_POSITIONS), {"tenant": tenant, "count": count}
+        ).scalar_one()
         first = last - count + 1
-        conn.execute(
-            sa.insert(events),
+        conn.exec_driver_sql(
+            _sql(style, _INSERT_EVENT),
             [
                 {"tenant": tenant, "position": first + i, "type": kind, "data": data}
                 for i, (kind, data) in enumerate(rows)
             ],
         )
+
+
+_RESERVE_POSITIONS = (
+    "INSERT INTO cxflow_outbox_heads (tenant, last_position) VALUES ({tenant}, {count}) "
+    "ON CONFLICT (tenant) DO UPDATE SET last_position = "
+    "cxflow_outbox_heads.last_position + excluded.last_position RETURNING last_position"
+)
+_INSERT_EVENT = (
+    "INSERT INTO cxflow_events (tenant, position, type, data) "
+    "VALUES ({tenant}, {position}, {type}, {data})"
+)
+
+
+@functools.cache
+def _sql(style: str, template: str) -> str:
+    """``template`` with each ``{name}`` a driver placeholder in ``style``
+    (``"named"``: SQLite's ``:name``; ``"pyformat"``: psycopg's ``%(name)s``).
+    The general write path runs these texts with ``exec_driver_sql``: building
+    and caching a SQLAlchemy construct per row costs more than the row."""
+    names = re.findall(r"\{(\w+)\}", template)
+    mark = ":{}" if style == "named" else "%({})s"
+    return template.format(**{name: mark.format(name) for name in names})
+
+
+def _style(conn: sa.Connection) -> str:
+    return "pyformat" if conn.dialect.paramstyle == "pyformat" else "named"
+
+
+@functools.cache
+def _update_template(table: sa.Table, columns: tuple[str, ...]) -> str:
+    """The versioned update of ``table``: the columns, over the stored version."""
+    id_name = _id_column(table).name
+    settable = ", ".join(
+        f"{name} = {{{name}}}" for name in columns if name not in ("tenant", id_name)
+    )
+    return (
+        f"UPDATE {table.name} SET {settable} WHERE tenant = {{tenant}} "
+        f"AND {id_name} = {{{id_name}}} AND version = {{stored_version}}"
+    )
+
+
+@functools.cache
+def _insert_template(table: sa.Table, columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'{{{name}}}' for name in columns)})"
+    )
 
 
 def _fence_version(version: int | None) -> int | None:
@@ -939,6 +978,9 @@ def _write_records(
     ``ConflictError``), version *n* updates the stored *n - 1* only; tag rows
     are rewritten with their record. Runs of version-1 records are inserted
     with one multi-row statement."""
+    if not rows:
+        return
+    style = _style(conn)
     id_column = _id_column(table)
     tag_table = _TAG_TABLES.get(kind)
     tag_id = None if tag_table is None else tag_table.c[id_column.name]
@@ -947,7 +989,9 @@ def _write_records(
     def insert_new_rows() -> None:
         if not new_rows:
             return
-        conn.execute(sa.insert(table), [_columns(row) for row in new_rows])
+        values = [_columns(row) for row in new_rows]
+        insert = _insert_template(table, tuple(values[0]))
+        conn.exec_driver_sql(_sql(style, insert), values)
         if tag_table is not None and tag_id is not None:
             tag_rows = [
                 {"tenant": tenant, tag_id.name: row[id_column.name], "tag": key}
@@ -955,7 +999,9 @@ def _write_records(
                 for key in row[_TAGS]
             ]
             if tag_rows:
-                conn.execute(sa.insert(tag_table), tag_rows)
+                conn.exec_driver_sql(
+                    _sql(style, _insert_template(tag_table, tuple(tag_rows[0]))), tag_rows
+                )
         new_rows.clear()
 
     for full_row in rows:
@@ -965,11 +1011,9 @@ def _write_records(
         insert_new_rows()  # an update may follow the insert of the same id
         row = _columns(full_row)
         record_id, version = row[id_column.name], row["version"]
-        done = conn.execute(
-            sa.update(table)
-            .where(table.c.tenant == tenant, id_column == record_id,
-                   table.c.version == version - 1)
-            .values(**row)
+        done = conn.exec_driver_sql(
+            _sql(style, _update_template(table, tuple(row))),
+            {**row, "stored_version": version - 1},
         )
         if done.rowcount != 1:
             stored = conn.execute(
@@ -983,9 +1027,9 @@ def _write_records(
         conn.execute(sa.delete(tag_table).where(tag_table.c.tenant == tenant, tag_id == record_id))
         keys: list[str] = full_row[_TAGS]
         if keys:
-            conn.execute(
-                sa.insert(tag_table),
-                [{"tenant": tenant, tag_id.name: record_id, "tag": key} for key in keys],
+            tag_rows = [{"tenant": tenant, tag_id.name: record_id, "tag": key} for key in keys]
+            conn.exec_driver_sql(
+                _sql(style, _insert_template(tag_table, tuple(tag_rows[0]))), tag_rows
             )
     insert_new_rows()
 
