@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cxflow import ConflictError, NotFound, StorageError, TaskService, TestClock
+from cxflow import ConflictError, NotFound, StorageError, TaskService, TestClock, ValidationError
 from cxflow.storage.sql import SqlStore, configure_sqlite, sqlite_engine
 from cxflow.testing import T0, sample_flow
 
@@ -118,3 +118,20 @@ def test_configure_sqlite_refuses_other_databases() -> None:
     engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(ValueError, match="SQLite"):
         configure_sqlite(engine)
+
+
+def test_sqlite_engine_syncs_at_checkpoints_by_default_and_on_every_commit_when_asked(
+    tmp_path: Path,
+) -> None:
+    levels = {}
+    for name, options in (("default", {}), ("full", {"synchronous": "FULL"})):
+        engine = sqlite_engine(tmp_path / f"{name}.db", **options)
+        with engine.connect() as conn:
+            levels[name] = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        engine.dispose()
+    assert levels == {"default": 1, "full": 2}  # NORMAL, FULL
+
+
+def test_sqlite_engine_refuses_an_unknown_synchronous_level(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="synchronous"):
+        sqlite_engine(tmp_path / "x.db", synchronous="SOMETIMES")

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
+from cxflow.errors import ValidationError
+
 __all__ = ["WRITE_TRANSACTION", "configure_sqlite", "sqlite_engine"]
 
 _WRITE_OPTION = "cxflow_write"
@@ -33,7 +35,12 @@ Writers then run one at a time, from ``BEGIN`` to commit. On other engines
 always carry them."""
 
 
-def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Engine:
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def configure_sqlite(
+    engine: sa.Engine, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL"
+) -> sa.Engine:
     """Make a SQLite engine safe for cxflow's writes from several processes.
 
     - The driver's own implicit transactions are switched off; SQLAlchemy's
@@ -45,12 +52,22 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
       otherwise;
     - ``busy_timeout`` (seconds): how long a writer waits for the lock before
       the call fails with ``StorageError``;
-    - WAL journal for file databases, so reads do not block on writers.
+    - WAL journal for file databases, so reads do not block on writers;
+    - ``synchronous`` (``PRAGMA synchronous``): ``"NORMAL"`` by default, what
+      SQLite recommends with WAL: a commit survives a crash of the process,
+      and the log is synced at checkpoints, not at every commit, so a commit
+      of the last moments may be lost if the machine loses power (the
+      database is never corrupted). ``"FULL"`` syncs on every commit: durable
+      across power loss, at the price of one sync per write (about 1 ms on
+      the machine of ``benchmarks/results/service.md``).
 
     Returns ``engine``. Call it once, before the engine's first connection.
     """
     if engine.dialect.name != "sqlite":
-        raise ValueError(f"configure_sqlite() needs a SQLite engine, got {engine.dialect.name}")
+        raise ValidationError(
+            "engine", f"configure_sqlite() needs a SQLite engine, got {engine.dialect.name}"
+        )
+    _check_synchronous(synchronous)
     timeout_ms = int(busy_timeout * 1000)
 
     @sa.event.listens_for(engine, "connect")
@@ -59,6 +76,7 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -72,15 +90,26 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> sa.Eng
     return engine
 
 
+def _check_synchronous(synchronous: object) -> None:
+    if synchronous not in _SYNCHRONOUS:
+        raise ValidationError("synchronous", f"must be one of {', '.join(_SYNCHRONOUS)}")
+
+
 def sqlite_engine(
-    path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 30.0, **kwargs: Any
+    path: str | os.PathLike[str] | None = None,
+    *,
+    busy_timeout: float = 30.0,
+    synchronous: str = "NORMAL",
+    **kwargs: Any,
 ) -> sa.Engine:
     """A SQLite engine configured by ``configure_sqlite``.
 
     ``path`` is the database file; ``None`` gives a private in-memory database
     shared by every use of this engine (one connection, so it lives as long as
-    the engine). Extra keyword arguments go to ``sqlalchemy.create_engine``.
+    the engine). ``busy_timeout`` and ``synchronous``: see ``configure_sqlite``.
+    Extra keyword arguments go to ``sqlalchemy.create_engine``.
     """
+    _check_synchronous(synchronous)  # before an engine exists
     if path is None:
         engine = sa.create_engine(
             "sqlite://",
@@ -92,4 +121,4 @@ def sqlite_engine(
         engine = sa.create_engine(
             f"sqlite:///{os.fspath(path)}", connect_args={"timeout": busy_timeout}, **kwargs
         )
-    return configure_sqlite(engine, busy_timeout=busy_timeout)
+    return configure_sqlite(engine, busy_timeout=busy_timeout, synchronous=synchronous)
