@@ -28,7 +28,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 
 from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
@@ -352,9 +351,10 @@ class SqlStore:
         tenant = require_tenant(tenant)
         key = _id_column(table)
         record_id = v.check_id(record_id, key.name)
-        query = sa.select(table.c.data).where(table.c.tenant == tenant, key == record_id)
         with self._reading(f"get_{name}") as conn:
-            data = conn.execute(query).scalar_one_or_none()
+            data = conn.exec_driver_sql(
+                _sql(_style(conn), _select_template(table)), {"tenant": tenant, "id": record_id}
+            ).scalar_one_or_none()
         if data is None:
             raise NotFound(name, record_id)
         return from_dict(kind, json.loads(data))
@@ -814,23 +814,18 @@ class SqlStore:
         ``version - 1``; ``ConflictError`` when no row changed (a concurrent
         commit advanced it first)."""
         h = routing_heads.c
+        style = _style(conn)
         if version == 1:
             # RETURNING tells whether the row was inserted (rowcount may be -1 here).
-            upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            written = conn.execute(
-                upsert(routing_heads)
-                .values(tenant=tenant, version=1)
-                .on_conflict_do_nothing(index_elements=[h.tenant])
-                .returning(h.version)
+            written = conn.exec_driver_sql(
+                _sql(style, _FIRST_ROUTING_VERSION), {"tenant": tenant}
             ).scalar_one_or_none()
         elif version > _MAX_SQL_BIGINT:
             written = None  # never the successor of a stored version: a lost race, as in memory
         else:
-            written = conn.execute(
-                sa.update(routing_heads)
-                .where(h.tenant == tenant, h.version == version - 1)
-                .values(version=version)
-                .returning(h.version)
+            written = conn.exec_driver_sql(
+                _sql(style, _NEXT_ROUTING_VERSION),
+                {"tenant": tenant, "version": version, "stored": version - 1},
             ).scalar_one_or_none()
         if written is None:
             stored = conn.execute(
@@ -883,6 +878,14 @@ class SqlStore:
         )
 
 
+_FIRST_ROUTING_VERSION = (
+    "INSERT INTO cxflow_routing_heads (tenant, version) VALUES ({tenant}, 1) "
+    "ON CONFLICT (tenant) DO NOTHING RETURNING version"
+)
+_NEXT_ROUTING_VERSION = (
+    "UPDATE cxflow_routing_heads SET version = {version} "
+    "WHERE tenant = {tenant} AND version = {stored} RETURNING version"
+)
 _RESERVE_POSITIONS = (
     "INSERT INTO cxflow_outbox_heads (tenant, last_position) VALUES ({tenant}, {count}) "
     "ON CONFLICT (tenant) DO UPDATE SET last_position = "
@@ -919,6 +922,15 @@ def _update_template(table: sa.Table, columns: tuple[str, ...]) -> str:
     return (
         f"UPDATE {table.name} SET {settable} WHERE tenant = {{tenant}} "
         f"AND {id_name} = {{{id_name}}} AND version = {{stored_version}}"
+    )
+
+
+@functools.cache
+def _select_template(table: sa.Table) -> str:
+    """The read of one record of ``table`` by tenant and id."""
+    return (
+        f"SELECT data FROM {table.name} WHERE tenant = {{tenant}} "
+        f"AND {_id_column(table).name} = {{id}}"
     )
 
 
