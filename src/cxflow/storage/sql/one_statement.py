@@ -29,6 +29,7 @@ from cxflow.storage.sql.schema import (
     conversation_tags,
     customer_tags,
     events,
+    id_column,
     outbox_heads,
     routing_heads,
     routings,
@@ -101,7 +102,7 @@ def statement(
     the ``(type, data)`` of the events to append."""
     written_routings: set[str] = set()
     for table, _kind, rows in records:
-        id_name = _id_name(table)
+        id_name = id_column(table).name
         ids = [row[id_name] for row in rows]
         if len(set(ids)) != len(ids):
             return None
@@ -120,11 +121,6 @@ def statement(
     if event_rows:
         _append(built, event_rows)
     return built.sql(), built.params
-
-
-def _id_name(table: sa.Table) -> str:
-    """The record id column of ``table``: its primary key after the tenant."""
-    return str(list(table.primary_key.columns)[1].name)
 
 
 def _fence(built: _Statement, version: int) -> None:
@@ -149,7 +145,7 @@ def _fence(built: _Statement, version: int) -> None:
 def _records(
     built: _Statement, table: sa.Table, kind: str, rows: Sequence[dict[str, Any]]
 ) -> None:
-    id_name = _id_name(table)
+    id_name = id_column(table).name
     tag_table = _TAG_TABLES.get(table.name)
     columns = [name for name in rows[0] if name != TAGS]
     new = [row for row in rows if row["version"] == 1]

@@ -25,6 +25,7 @@ version is newer than the library's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -45,6 +46,7 @@ __all__ = [
     "drop_functions",
     "events",
     "flows",
+    "id_column",
     "metadata",
     "outbox_heads",
     "routing_heads",
@@ -234,6 +236,13 @@ routing_heads = sa.Table(
 
 V3_TABLES: tuple[sa.Table, ...] = (agents, routings, routing_heads)
 """The tables schema version 3 added."""
+
+
+def id_column(table: sa.Table) -> sa.Column[Any]:
+    """The record id column of ``table``: its primary key after the tenant."""
+    tenant, record_id = table.primary_key.columns
+    assert tenant.name == "tenant", table.name
+    return record_id
 
 
 def _upgrade_1_to_2(conn: sa.Connection) -> None:

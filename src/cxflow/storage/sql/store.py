@@ -336,7 +336,7 @@ class SqlStore:
         query = (
             sa.select(table.c.data)
             .where(table.c.tenant == tenant)
-            .order_by(self._code_point_order(_id_column(table)))
+            .order_by(self._code_point_order(schema.id_column(table)))
         )
         with self._reading(what) as conn:
             rows = conn.execute(query).scalars().all()
@@ -349,7 +349,7 @@ class SqlStore:
         one id column, JSON in ``data``); ``NotFound(name, record_id)`` when
         absent, ``ValidationError`` (naming the id column) for a bad id."""
         tenant = require_tenant(tenant)
-        key = _id_column(table)
+        key = schema.id_column(table)
         record_id = v.check_id(record_id, key.name)
         with self._reading(f"get_{name}") as conn:
             data = conn.exec_driver_sql(
@@ -915,7 +915,7 @@ def _style(conn: sa.Connection) -> str:
 @functools.cache
 def _update_template(table: sa.Table, columns: tuple[str, ...]) -> str:
     """The versioned update of ``table``: the columns, over the stored version."""
-    id_name = _id_column(table).name
+    id_name = schema.id_column(table).name
     settable = ", ".join(
         f"{name} = {{{name}}}" for name in columns if name not in ("tenant", id_name)
     )
@@ -930,7 +930,7 @@ def _select_template(table: sa.Table) -> str:
     """The read of one record of ``table`` by tenant and id."""
     return (
         f"SELECT data FROM {table.name} WHERE tenant = {{tenant}} "
-        f"AND {_id_column(table).name} = {{id}}"
+        f"AND {schema.id_column(table).name} = {{id}}"
     )
 
 
@@ -993,7 +993,7 @@ def _write_records(
     if not rows:
         return
     style = _style(conn)
-    id_column = _id_column(table)
+    id_column = schema.id_column(table)
     tag_table = _TAG_TABLES.get(kind)
     tag_id = None if tag_table is None else tag_table.c[id_column.name]
     new_rows: list[_Row] = []
@@ -1049,13 +1049,6 @@ def _write_records(
 def _columns(full_row: _Row) -> _Row:
     """The column values of ``full_row`` (without its tag keys)."""
     return {name: value for name, value in full_row.items() if name != _TAGS}
-
-
-def _id_column(table: sa.Table) -> sa.Column[Any]:
-    """The record id column of ``table``: its primary key after the tenant."""
-    tenant, record_id = table.primary_key.columns
-    assert tenant.name == "tenant", table.name
-    return record_id
 
 
 def _finish_routings(conn: sa.Connection, tenant: str, finished: Sequence[str]) -> None:
