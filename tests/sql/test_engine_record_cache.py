@@ -26,6 +26,7 @@ from cxflow import (
     Presence,
     TenantSettings,
     TestClock,
+    ValidationError,
 )
 from cxflow.app.records import RecordCache
 from cxflow.storage.sql import SqlStore, sqlite_engine
@@ -223,3 +224,20 @@ def test_a_stale_snapshot_never_costs_a_rebuild_of_the_scheduler(
     store = SqlStore(database)
     assert store.get_conversation(TENANT, "c1").state.value == "closed"
     assert store.get_conversation(TENANT, "c2").assignee == "ana"  # the slot went to c2
+
+
+@pytest.mark.parametrize("bad", [{"a": 1}, ["c1"], 7, "", " c1"])
+def test_a_bad_conversation_id_is_the_stores_validation_error(
+    database: sa.Engine, bad: object
+) -> None:
+    # Found by the fuzz suite: the unit looked the id up in a dict before any
+    # store checked it, so an unhashable one raised TypeError.
+    first, _, _ = _processes(database)
+    for call in (
+        lambda: first().conversations.remove_room_tag(TENANT, bad, "vip", by="mina"),
+        lambda: first().conversations.record_message(TENANT, bad, AuthorKind.CUSTOMER),
+        lambda: first().tasks.move_task(TENANT, bad, "waiting", by="ana"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert refused.value.field in ("conversation_id", "task_id")

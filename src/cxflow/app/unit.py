@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from cxflow import _validate as v
 from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
@@ -128,7 +129,9 @@ class UnitOfWork:
     def stored_conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation as stored before this unit (``None``: not stored, or
         the store keeps no conversations); read once per unit, maybe from the
-        engine's cache (see ``cxflow.app.records``)."""
+        engine's cache (see ``cxflow.app.records``). A bad id is the
+        ``ValidationError`` a store's read raises (field ``conversation_id``)."""
+        conversation_id = v.check_id(conversation_id, "conversation_id")
         if conversation_id not in self._stored:
             found = self._cached_snapshot(Conversation, conversation_id)
             if found is None and provides(self.store, ConversationStore):
