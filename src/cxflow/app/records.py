@@ -55,7 +55,8 @@ class RecordCache:
     and keeps copies, so no caller can change what another reads."""
 
     def __init__(self, max_records: int = MAX_RECORDS) -> None:
-        self._records: OrderedDict[tuple[object, str, type, str], Snapshot | Flow] = (
+        # Keys: (scope, tenant, kind, id); a flow version's id is (flow id, version).
+        self._records: OrderedDict[tuple[object, str, type, object], Snapshot | Flow] = (
             OrderedDict()
         )
         self._max = max_records
@@ -90,7 +91,7 @@ class RecordCache:
 
     def flow(self, scope: object, tenant: str, flow_id: str, version: int) -> Flow | None:
         """The stored flow version, if kept (flow versions never change)."""
-        key = (scope, tenant, Flow, f"{version}@{flow_id}")
+        key = (scope, tenant, Flow, (flow_id, version))
         with self._lock:
             found = self._records.get(key)
             if found is not None:
@@ -100,7 +101,7 @@ class RecordCache:
 
     def put_flow(self, scope: object, tenant: str, flow: Flow) -> None:
         """Keep the stored flow version ``flow`` (frozen: kept as it is)."""
-        key = (scope, tenant, Flow, f"{flow.version}@{flow.id}")
+        key = (scope, tenant, Flow, (flow.id, flow.version))
         with self._lock:
             self._records[key] = flow
             while len(self._records) > self._max:

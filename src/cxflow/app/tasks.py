@@ -110,7 +110,7 @@ def overdue_timer_id(task_id: str) -> str:
 
 
 _FLOW_CACHE_SIZE = 1024
-"""Flow versions kept by one service (oldest dropped first)."""
+"""Flow versions kept by one service (least recently used dropped first)."""
 
 
 def _new_id() -> str:
@@ -151,9 +151,12 @@ class TaskService(WritesThrough):
     ) -> None:
         self.store = store
         self._sla = sla
-        # Flow versions shared by the sessions of an engine, per database.
+        # Flow versions: shared by the sessions of an engine on one database
+        # (``RecordScope``), else kept by this service alone.
         scope = cast(RecordScope, store).record_scope() if provides(store, RecordScope) else None
-        self._shared_flows = records if scope is not None else None
+        self._flows = (
+            records if records is not None and scope is not None else RecordCache(_FLOW_CACHE_SIZE)
+        )
         self._flow_scope = scope
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._timer_store: TimerStore | None = (
@@ -161,7 +164,6 @@ class TaskService(WritesThrough):
         )
         self._use_writer(store, clock, sink, writer)
         self._new_id = new_id
-        self._flow_versions: dict[tuple[str, str, int], Flow] = {}
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -317,21 +319,11 @@ class TaskService(WritesThrough):
         so they are cached per (tenant, flow, version), bounded in size: in the
         engine's cache for every session on one database (``RecordScope``),
         else per service."""
-        shared = self._shared_flows
-        if shared is not None:
-            found = shared.flow(self._flow_scope, tenant, task.flow_id, task.flow_version)
-            if found is None:
-                found = self.store.get_flow(tenant, task.flow_id, task.flow_version)
-                shared.put_flow(self._flow_scope, tenant, found)
-            return found
-        key = (tenant, task.flow_id, task.flow_version)
-        flow = self._flow_versions.get(key)
-        if flow is None:
-            flow = self.store.get_flow(tenant, task.flow_id, task.flow_version)
-            if len(self._flow_versions) >= _FLOW_CACHE_SIZE:
-                self._flow_versions.pop(next(iter(self._flow_versions)))
-            self._flow_versions[key] = flow
-        return flow
+        found = self._flows.flow(self._flow_scope, tenant, task.flow_id, task.flow_version)
+        if found is None:
+            found = self.store.get_flow(tenant, task.flow_id, task.flow_version)
+            self._flows.put_flow(self._flow_scope, tenant, found)
+        return found
 
     def _all_tasks(self, tenant: str, query: TaskQuery) -> Iterator[Task]:
         offset = 0
