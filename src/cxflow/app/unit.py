@@ -158,6 +158,11 @@ class UnitOfWork:
             self._records.put(self._scope, self.tenant, record)
 
     @property
+    def keeps_snapshots(self) -> bool:
+        """Whether this unit keeps what it reads and writes in the engine's cache."""
+        return self._records is not None
+
+    @property
     def used_cache(self) -> bool:
         """Whether this unit took any snapshot from the engine's cache."""
         return bool(self._cached)
@@ -188,11 +193,10 @@ class UnitOfWork:
 
     def remember(self, changes: ChangeSet) -> None:
         """Keep the tasks and conversations of ``changes``, now durable."""
-        if self._records is not None:
-            for task in changes.tasks:
-                self._records.put(self._scope, self.tenant, task)
-            for conversation in changes.conversations:
-                self._records.put(self._scope, self.tenant, conversation)
+        for task in changes.tasks:
+            self._keep(task)
+        for conversation in changes.conversations:
+            self._keep(conversation)
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation as this unit leaves it: staged, else stored."""
@@ -356,7 +360,9 @@ class Writer:
         self._records = records if provides(store, RecordScope) else None
         # Checked once: a runtime protocol check costs tens of microseconds.
         self._outcome = cast(HostTransaction, store) if provides(store, HostTransaction) else None
-        self._scope = cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
+        self._unit_scope = (
+            cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
+        )
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
@@ -426,9 +432,9 @@ class Writer:
     def _attempt(
         self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
     ) -> tuple[T, ChangeSet]:
-        if self._scope is None:
+        if self._unit_scope is None:
             return self._run_unit(unit, build)
-        with self._scope():  # one connection for the unit's reads and commit
+        with self._unit_scope():  # one connection for the unit's reads and commit
             return self._run_unit(unit, build)
 
     def _run_unit(
@@ -448,7 +454,8 @@ class Writer:
             except ConflictError as exc:
                 raise _RaceLost() from exc
             committed = True
-            unit.on_commit(lambda: unit.remember(changes))
+            if unit.keeps_snapshots:
+                unit.on_commit(lambda: unit.remember(changes))
             unit._written()
         finally:
             unit._end(committed, self._outcome)
