@@ -20,14 +20,13 @@ checked against the stored maximum) takes the general path instead
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from cxflow.storage.sql.schema import (
-    conversation_tags,
-    customer_tags,
+    TAG_TABLES,
     events,
     id_column,
     outbox_heads,
@@ -39,12 +38,6 @@ __all__ = ["TAGS", "statement"]
 
 TAGS = "__tags__"
 """The key under which a row of a tagged record carries its distinct tags."""
-
-_TAG_TABLES: Mapping[str, sa.Table] = {
-    "cxflow_conversations": conversation_tags,
-    "cxflow_customers": customer_tags,
-}
-
 
 class _Statement:
     """The CTEs, checks and parameters of one commit statement, built in order
@@ -146,7 +139,7 @@ def _records(
     built: _Statement, table: sa.Table, kind: str, rows: Sequence[dict[str, Any]]
 ) -> None:
     id_name = id_column(table).name
-    tag_table = _TAG_TABLES.get(table.name)
+    tag_table = TAG_TABLES.get(table.name)
     columns = [name for name in rows[0] if name != TAGS]
     new = [row for row in rows if row["version"] == 1]
     if new:

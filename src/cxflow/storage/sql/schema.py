@@ -34,6 +34,7 @@ __all__ = [
     "CREATE_CONFLICT_FUNCTION",
     "DROP_CONFLICT_FUNCTION",
     "SCHEMA_VERSION",
+    "TAG_TABLES",
     "UPGRADES",
     "V2_TABLES",
     "V3_TABLES",
@@ -236,6 +237,13 @@ routing_heads = sa.Table(
 
 V3_TABLES: tuple[sa.Table, ...] = (agents, routings, routing_heads)
 """The tables schema version 3 added."""
+
+
+TAG_TABLES: Mapping[str, sa.Table] = {
+    conversations.name: conversation_tags,
+    customers.name: customer_tags,
+}
+"""The tag table of each table whose records carry tags, by table name."""
 
 
 def id_column(table: sa.Table) -> sa.Column[Any]:

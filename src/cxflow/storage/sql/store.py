@@ -977,12 +977,6 @@ _Row = dict[str, Any]
 
 _TAGS = one_statement.TAGS
 
-_TAG_TABLES: dict[str, sa.Table] = {
-    "conversation": conversation_tags,
-    "customer": customer_tags,
-}
-
-
 def _write_records(
     conn: sa.Connection, table: sa.Table, kind: str, tenant: str, rows: Sequence[_Row]
 ) -> None:
@@ -994,7 +988,7 @@ def _write_records(
         return
     style = _style(conn)
     id_column = schema.id_column(table)
-    tag_table = _TAG_TABLES.get(kind)
+    tag_table = schema.TAG_TABLES.get(table.name)
     tag_id = None if tag_table is None else tag_table.c[id_column.name]
     new_rows: list[_Row] = []
 
