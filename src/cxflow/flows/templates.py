@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from cxflow import _validate as v
 from cxflow.errors import ValidationError
 from cxflow.flows.model import Flow, Status, StatusKind, TodoTemplate
 
@@ -366,5 +367,5 @@ def default_flow(template: str, *, flow_id: str | None = None, name: str | None 
     builder = DEFAULT_TEMPLATES.get(template) if isinstance(template, str) else None
     if builder is None:
         known = ", ".join(sorted(DEFAULT_TEMPLATES))
-        raise ValidationError("template", f"unknown template {template!r}; known: {known}")
+        raise ValidationError("template", f"unknown template {v.shown(template)}; known: {known}")
     return builder(flow_id=flow_id, name=name)
