@@ -58,7 +58,6 @@ __all__ = [
     "TaskMoved",
     "TaskOverdue",
     "TaskRestored",
-    "TaskSlaChanged",
     "TaskUpdated",
     "TimeTriggerFired",
     "TimerFired",
@@ -390,11 +389,17 @@ class TimerFired(Event):
 
 
 @attrs.frozen(kw_only=True, slots=False)
-class SlaEvent(ConversationEvent):
-    """Base of SLA clock events: ``metric`` is ``first_response``,
-    ``next_response`` or ``resolution``; ``due_at`` the breach instant while
-    the clock runs; ``consumed_us`` the business time used, in microseconds."""
+class SlaEvent(Event):
+    """Base of SLA clock events, one set for tasks and conversations.
 
+    ``subject`` is ``"conversation"`` or ``"task"`` and ``subject_id`` its id;
+    ``metric`` is ``first_response``, ``next_response`` or ``resolution`` (a
+    task has the one resolution clock); ``target_us`` the target and
+    ``consumed_us`` the business time used, in microseconds; ``due_at`` the
+    breach instant while the clock runs."""
+
+    subject: str
+    subject_id: str
     metric: str
     target_us: int
     consumed_us: int
@@ -446,24 +451,6 @@ class SlaBreached(SlaEvent):
 
     type: ClassVar[str] = "sla.breached"
     escalation: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class TaskSlaChanged(TaskEvent):
-    """A task's resolution SLA clock changed: ``change`` is ``activated``,
-    ``paused``, ``resumed``, ``fulfilled``, ``stopped``, ``warned`` or
-    ``breached`` (with ``escalation``). The clock pauses while the task sits
-    in a waiting status."""
-
-    type: ClassVar[str] = "task.sla_changed"
-    change: str
-    metric: str
-    target_us: int
-    consumed_us: int
-    due_at: datetime | None = None
-    escalation: tuple[str, ...] = ()
-    late: bool = False
-    """On ``warned``: given with the breach, no tick ran in between (downtime)."""
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -587,7 +574,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SlaWarning,
         SlaBreached,
         TimeTriggerFired,
-        TaskSlaChanged,
         AgentChanged,
         ConversationQueued,
         AgentAssigned,

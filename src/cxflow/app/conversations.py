@@ -13,39 +13,29 @@ what to do when those timers fire.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import attrs
 
 from cxflow import _validate as v
+from cxflow.app.reactors import sla as sla_reactor
+from cxflow.app.reactors import timekeeping
+from cxflow.app.reactors.sla import SLA_TIMER_KIND, sla_timer_id
+from cxflow.app.reactors.timers import TRIGGER_TIMER_KIND
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
-from cxflow.app.worker import TimerHandler
+from cxflow.app.worker import TimerHandler, UnitTimerHandler, settled
 from cxflow.assignment.model import Routing
-from cxflow.clock import Clock, duration_us, ensure_aware
+from cxflow.clock import Clock, ensure_aware
 from cxflow.conversations import autoclose, commands
 from cxflow.conversations.model import AuthorKind, Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.conversations.settings import ConversationSettings
 from cxflow.errors import ConflictError, NotFound, ValidationError
-from cxflow.events import (
-    Event,
-    SlaActivated,
-    SlaBreached,
-    SlaEvent,
-    SlaFulfilled,
-    SlaPaused,
-    SlaResumed,
-    SlaStopped,
-    SlaWarning,
-    TimeTriggerFired,
-)
+from cxflow.events import Event, TimeTriggerFired
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.tasks.model import Priority
-from cxflow.timers import sla as sla_clocks
-from cxflow.timers.model import Timer, plan_timer, subject_timer_id
-from cxflow.timers.sla import SlaClock, SlaMetric
+from cxflow.timers.model import Timer
 from cxflow.timers.triggers import trigger_timer_id
 
 __all__ = [
@@ -60,20 +50,6 @@ MESSAGE_CLOCK_SKEW = timedelta(seconds=30)
 """How far after the clock's now a recorded message's instant may lie (host
 clocks drift); anything later is refused, so a wrong instant cannot push
 auto-close or SLA deadlines into the future."""
-
-SLA_TIMER_KIND = "sla"
-TRIGGER_TIMER_KIND = "trigger"
-
-_SLA_EVENTS: Mapping[str, type[SlaEvent]] = {
-    "activated": SlaActivated,
-    "paused": SlaPaused,
-    "resumed": SlaResumed,
-    "fulfilled": SlaFulfilled,
-    "stopped": SlaStopped,
-    "warned": SlaWarning,
-    "breached": SlaBreached,
-}
-
 
 def _routing(
     conversation: Conversation,
@@ -96,16 +72,7 @@ def _routing(
     )
 
 
-def sla_timer_id(metric: SlaMetric, conversation_id: str) -> str:
-    """The timer id of one SLA clock of a conversation."""
-    return subject_timer_id(f"{SLA_TIMER_KIND}:{metric.value}", conversation_id)
-
-
 _NO_AUTOMATION = ConversationSettings()
-
-
-def _micros(value: timedelta | None) -> int:
-    return duration_us(value) if value is not None else 0
 
 
 class ConversationService(WritesThrough):
@@ -140,8 +107,15 @@ class ConversationService(WritesThrough):
         routing: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
-        self._use_writer(store, clock, sink, writer)
         self._settings = settings
+        self._use_writer(
+            store, clock, sink, writer,
+            reactors=timekeeping(
+                conversation_sla=lambda tenant: self.settings(tenant).sla,
+                triggers=lambda tenant: self.settings(tenant).triggers,
+                autoclose=lambda tenant: self.settings(tenant).autoclose,
+            ),
+        )
         self._new_id = new_id
         self._routing = routing
 
@@ -153,93 +127,6 @@ class ConversationService(WritesThrough):
         if not isinstance(found, ConversationSettings):
             raise ValidationError("settings", "expected ConversationSettings")
         return found
-
-    def _timer(self, tenant: str, timer_id: str) -> Timer | None:
-        try:
-            return self.store.get_timer(tenant, timer_id)
-        except NotFound:
-            return None
-
-    def _settle(
-        self,
-        tenant: str,
-        before: Conversation | None,
-        after: Conversation,
-        events: list[Event],
-        at: datetime,
-        *,
-        timers: Iterable[Timer] = (),
-        customers: tuple[Customer, ...] = (),
-    ) -> ChangeSet:
-        """The change set that writes ``after`` (and ``customers``) with its SLA
-        clocks synced and its timers planned (``timers``: versions already
-        written by the caller)."""
-        settings = self.settings(tenant)
-        events = list(events)
-        if settings.sla is not None:
-            clocks, changes = sla_clocks.sync_clocks(settings.sla, before, after, at)
-            if changes:
-                after = attrs.evolve(after, sla=clocks)
-                events += [self._sla_event(after, c.change, c.clock, at) for c in changes]
-        written = list(timers)
-        latest = {timer.id: timer for timer in written}
-        for timer_id, kind, deadline in self._desired_timers(settings, after):
-            current = latest.get(timer_id) or self._timer(tenant, timer_id)
-            change = plan_timer(
-                current, timer_id=timer_id, kind=kind, subject_id=after.id, deadline=deadline
-            )
-            if change is not None:
-                written.append(change)
-                latest[timer_id] = change
-        return ChangeSet(
-            conversations=(after,), customers=customers, timers=tuple(written), events=tuple(events)
-        )
-
-    def _desired_timers(
-        self, settings: ConversationSettings, conversation: Conversation
-    ) -> list[tuple[str, str, datetime | None]]:
-        desired: list[tuple[str, str, datetime | None]] = []
-        if settings.autoclose is not None:
-            due = autoclose.due(settings.autoclose, conversation)
-            desired.append(
-                (
-                    autoclose.autoclose_timer_id(conversation.id),
-                    autoclose.AUTOCLOSE_TIMER_KIND,
-                    None if due is None else due.deadline,
-                )
-            )
-        # A clock, once started, stays on the conversation: a metric without one
-        # never had a timer, so there is nothing to read or cancel for it.
-        for clock in conversation.sla:
-            desired.append(
-                (sla_timer_id(clock.metric, conversation.id), SLA_TIMER_KIND, clock.next_instant)
-            )
-        for trigger in settings.triggers:
-            desired.append(
-                (
-                    trigger_timer_id(trigger.id, conversation.id),
-                    TRIGGER_TIMER_KIND,
-                    trigger.deadline(conversation),
-                )
-            )
-        return desired
-
-    @staticmethod
-    def _sla_event(
-        conversation: Conversation, change: str, clock: SlaClock, at: datetime, **extra: Any
-    ) -> Event:
-        fields: dict[str, Any] = {
-            **extra,
-            "at": at,
-            "by": "cxflow",
-            "conversation_id": conversation.id,
-            "customer_id": conversation.customer_id,
-            "metric": clock.metric.value,
-            "target_us": _micros(clock.target),
-            "consumed_us": _micros(clock.consumed),
-            "due_at": clock.due_at,
-        }
-        return _SLA_EVENTS[change](**fields)
 
     def _change(
         self,
@@ -266,13 +153,12 @@ class ConversationService(WritesThrough):
                     f"conversation {conversation_id!r} is at v{before.version}, "
                     f"caller expected v{expected_version}"
                 )
-            unit.seen(before)
             after, events = command(before, unit.at)
             if after is before:
+                unit.seen(before)
                 unit.emit(events)  # e.g. an intent that changes no state
                 return before
-            changes = self._settle(unit.tenant, before, after, events, unit.at)
-            unit.add(changes)
+            unit.stage_conversation(after, before=before, events=events)
             if then is not None:
                 then(unit, before, after)
             return after
@@ -407,10 +293,8 @@ class ConversationService(WritesThrough):
                 unit.routes[conversation.id] = _routing(
                     conversation, conversation.opened_at, skills=skills, group=group, vip=vip
                 )
-            unit.add(
-                self._settle(
-                    unit.tenant, None, conversation, events, unit.at, customers=new_customer
-                )
+            unit.stage_conversation(
+                conversation, before=None, events=events, customers=new_customer
             )
             return conversation
 
@@ -562,94 +446,82 @@ class ConversationService(WritesThrough):
     # -- timers ---------------------------------------------------------------------
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
-        """Handlers for ``TimerWorker``: auto-close, SLA and trigger timers."""
+        """Handlers for a hand-built ``TimerWorker``: auto-close, SLA and
+        trigger timers (each returns its fire's changes with this service's
+        reactors applied)."""
+        return {
+            kind: settled(self._writer, handler)
+            for kind, handler in self.unit_timer_handlers().items()
+        }
+
+    def unit_timer_handlers(self) -> dict[str, UnitTimerHandler]:
+        """The same handlers, staging on the fire's unit of work (a
+        ``cxflow.Session`` wires these: the engine's reactors follow them)."""
         return {
             autoclose.AUTOCLOSE_TIMER_KIND: self._on_autoclose,
             SLA_TIMER_KIND: self._on_sla,
             TRIGGER_TIMER_KIND: self._on_trigger,
         }
 
-    def _subject(self, tenant: str, timer: Timer) -> Conversation | None:
-        try:
-            return self.store.get_conversation(tenant, timer.subject_id)
-        except NotFound:
-            return None
-
-    def _on_autoclose(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        policy = self.settings(tenant).autoclose
-        conversation = self._subject(tenant, timer)
+    def _on_autoclose(self, unit: UnitOfWork, timer: Timer) -> None:
+        policy = self.settings(unit.tenant).autoclose
+        conversation = unit.stored_conversation(timer.subject_id)
         if policy is None or conversation is None:
-            return ChangeSet()
+            return
         due = autoclose.due(policy, conversation)
-        if due is None or not autoclose.still_due(policy, conversation, due.rule, at):
-            return ChangeSet()
-        closed, events = autoclose.close_by_rule(policy, conversation, due.rule, at=at)
-        fired = timer.fired(at)
-        return self._without_timer(self._settle(tenant, conversation, closed, events, at,
-                                                timers=(fired,)), timer.id)
+        if due is None or not autoclose.still_due(policy, conversation, due.rule, unit.at):
+            return
+        closed, events = autoclose.close_by_rule(policy, conversation, due.rule, at=unit.at)
+        unit.stage_conversation(closed, before=conversation, events=events)
 
-    def _on_sla(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        policy = self.settings(tenant).sla
-        conversation = self._subject(tenant, timer)
+    def _on_sla(self, unit: UnitOfWork, timer: Timer) -> None:
+        policy = self.settings(unit.tenant).sla
+        conversation = unit.stored_conversation(timer.subject_id)
         if policy is None or conversation is None:
-            return ChangeSet()
-        clocks = list(conversation.sla)
-        for index, clock in enumerate(clocks):
+            return
+        for clock in conversation.sla:
             if sla_timer_id(clock.metric, conversation.id) != timer.id:
                 continue
-            checked, what = sla_clocks.check_clock(policy, clock, at)
-            if what is None:
-                return ChangeSet()
-            clocks[index] = checked
-            updated = attrs.evolve(
-                conversation, sla=tuple(clocks), updated_at=at, version=conversation.version + 1
+            fired = sla_reactor.fire(
+                policy, conversation.sla, clock.metric, unit.at,
+                subject=sla_reactor.CONVERSATION, subject_id=conversation.id,
             )
-            extra = {"escalation": policy.escalation} if what == "breached" else {}
-            events = [self._sla_event(updated, what, checked, at, **extra)]
-            if sla_clocks.missed_warning(clock, what):
-                events.insert(0, self._sla_event(updated, "warned", checked, at, late=True))
-            fired = timer.fired(at)
-            return self._without_timer(
-                self._settle(tenant, updated, updated, events, at, timers=(fired,)), timer.id
-            )
-        return ChangeSet()
+            if fired is not None:
+                updated = attrs.evolve(
+                    conversation, sla=fired[0], updated_at=unit.at,
+                    version=conversation.version + 1,
+                )
+                unit.stage_conversation(updated, before=conversation, events=fired[1])
+            return
 
-    def _on_trigger(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        conversation = self._subject(tenant, timer)
+    def _on_trigger(self, unit: UnitOfWork, timer: Timer) -> None:
+        conversation = unit.stored_conversation(timer.subject_id)
         if conversation is None:
-            return ChangeSet()
-        for trigger in self.settings(tenant).triggers:
+            return
+        for trigger in self.settings(unit.tenant).triggers:
             if trigger_timer_id(trigger.id, conversation.id) != timer.id:
                 continue
             deadline = trigger.deadline(conversation)
-            if deadline is None or deadline > at:
-                return ChangeSet()
+            if deadline is None or deadline > unit.at:
+                return
             anchor = trigger.anchor(conversation)
             assert anchor is not None
-            event = TimeTriggerFired(
-                trigger_id=trigger.id,
-                action=trigger.action.kind.value,
-                target=trigger.action.target,
-                note=trigger.action.note,
-                since=anchor,
-                at=at,
-                by="cxflow",
-                conversation_id=conversation.id,
-                customer_id=conversation.customer_id,
+            unit.emit(
+                [
+                    TimeTriggerFired(
+                        trigger_id=trigger.id,
+                        action=trigger.action.kind.value,
+                        target=trigger.action.target,
+                        note=trigger.action.note,
+                        since=anchor,
+                        at=unit.at,
+                        by="cxflow",
+                        conversation_id=conversation.id,
+                        customer_id=conversation.customer_id,
+                    )
+                ]
             )
-            return ChangeSet(events=(event,))
-        return ChangeSet()
-
-    @staticmethod
-    def _without_timer(changes: ChangeSet, timer_id: str) -> ChangeSet:
-        """Drop the fired version of ``timer_id`` from a handler's changes (the
-        worker writes it) but keep any later version (a rescheduled cycle)."""
-        timers = list(changes.timers)
-        for index, timer in enumerate(timers):
-            if timer.id == timer_id:
-                del timers[index]
-                break
-        return attrs.evolve(changes, timers=tuple(timers))
+            return
 
 
 def _latest(written: Iterable[Conversation], conversation: Conversation) -> Conversation:

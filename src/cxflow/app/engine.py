@@ -33,6 +33,7 @@ from cxflow.app.assignment import (
     SchedulerCache,
 )
 from cxflow.app.conversations import ConversationService
+from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.assignment import AssignmentSync
 from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
@@ -161,7 +162,6 @@ class Session:
             schedulers=engine.schedulers,
             sync_conversations=True,
         )
-        self.writer.reactors = (AssignmentSync(self.assignment, engine.routes),)
         self.tasks = TaskService(
             store,
             new_id=engine._new_id,
@@ -176,17 +176,29 @@ class Session:
             writer=self.writer,
             routing=engine.routes,
         )
+        self.writer.reactors = (
+            *timekeeping(
+                task_sla=self.tasks.sla_policy,
+                flow=self.tasks._flow,
+                conversation_sla=lambda tenant: engine.settings(tenant).conversations.sla,
+                triggers=lambda tenant: engine.settings(tenant).conversations.triggers,
+                autoclose=lambda tenant: engine.settings(tenant).conversations.autoclose,
+            ),
+            AssignmentSync(self.assignment, engine.routes),
+        )
         unit_handlers: dict[str, UnitTimerHandler] = {
-            NO_ANSWER_TIMER_KIND: self.assignment.handle_no_answer
+            kind: handler
+            for kind, handler in {
+                **self.tasks.unit_timer_handlers(),
+                **self.conversations.unit_timer_handlers(),
+            }.items()
+            if kind not in engine._host_handlers  # the host's own handler wins
         }
+        unit_handlers[NO_ANSWER_TIMER_KIND] = self.assignment.handle_no_answer
         self.worker = TimerWorker(
             store,
             worker_id=engine.worker_id,
-            handlers={
-                **self.tasks.timer_handlers(),
-                **self.conversations.timer_handlers(),
-                **engine._host_handlers,
-            },
+            handlers=engine._host_handlers,
             lease=engine.lease,
             writer=self.writer,
             unit_handlers=unit_handlers,

@@ -12,34 +12,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import attrs
 
 from cxflow._validate import actor, check_free_text
+from cxflow.app.reactors import sla as sla_reactor
+from cxflow.app.reactors import timekeeping
+from cxflow.app.reactors.overdue import OVERDUE_TIMER_KIND, overdue_timer_id
+from cxflow.app.reactors.sla import TASK_SLA_TIMER_KIND, task_sla_timer_id
 from cxflow.app.records import RecordCache
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.app.worker import TimerHandler, UnitTimerHandler, settled
 from cxflow.clock import Clock
 from cxflow.errors import ConflictError, NotFound, ValidationError
-from cxflow.events import Event, FlowSaved, TaskSlaChanged
+from cxflow.events import Event, FlowSaved
 from cxflow.flows.experiments import FlowExperiment
-from cxflow.flows.machine import compile_flow
 from cxflow.flows.model import Flow, Material
 from cxflow.storage.protocols import (
     ChangeSet,
     RecordScope,
     Store,
-    TimerStore,
     provides,
     require_tenant,
 )
 from cxflow.tasks import commands
 from cxflow.tasks.model import Priority, Task
 from cxflow.tasks.query import MAX_PAGE_SIZE, Board, Page, TaskQuery, build_board
-from cxflow.timers import sla as sla_clocks
-from cxflow.timers.model import Timer, plan_timer, subject_timer_id
-from cxflow.timers.sla import SlaClock, SlaPolicy
+from cxflow.timers.model import Timer
+from cxflow.timers.sla import SlaPolicy
 
 __all__ = [
     "OVERDUE_TIMER_KIND",
@@ -48,45 +50,6 @@ __all__ = [
     "overdue_timer_id",
     "task_sla_timer_id",
 ]
-
-
-TASK_SLA_TIMER_KIND = "task.sla"
-"""The ``Timer.kind`` of task SLA timers (warning, then breach)."""
-OVERDUE_TIMER_KIND = "task.overdue"
-"""The ``Timer.kind`` of the timers that raise a task's overdue marker."""
-_JUST_AFTER = timedelta(microseconds=1)
-"""Overdue means the due date has passed: the timer fires just after it."""
-
-
-def task_sla_timer_id(task_id: str) -> str:
-    """The id of a task's SLA timer."""
-    return subject_timer_id(TASK_SLA_TIMER_KIND, task_id)
-
-
-def _task_sla_event(
-    task: Task,
-    change: str,
-    clock: SlaClock,
-    at: datetime,
-    *,
-    escalation: tuple[str, ...] = (),
-    late: bool = False,
-) -> TaskSlaChanged:
-    micro = timedelta(microseconds=1)
-    return TaskSlaChanged(
-        change=change,
-        metric=clock.metric.value,
-        target_us=clock.target // micro,
-        consumed_us=clock.consumed // micro,
-        due_at=clock.due_at,
-        escalation=escalation,
-        late=late,
-        at=at,
-        by="cxflow",
-        task_id=task.id,
-        flow_id=task.flow_id,
-        flow_version=task.flow_version,
-    )
 
 
 def _relocations(relocate: object) -> dict[str, str]:
@@ -102,11 +65,6 @@ def _relocations(relocate: object) -> dict[str, str]:
         check_free_text(source, "relocate")
         check_free_text(target, f"relocate[{source!r}]")
     return dict(relocate)
-
-
-def overdue_timer_id(task_id: str) -> str:
-    """The id of a task's overdue timer."""
-    return subject_timer_id(OVERDUE_TIMER_KIND, task_id)
 
 
 _FLOW_CACHE_SIZE = 1024
@@ -158,11 +116,10 @@ class TaskService(WritesThrough):
             records if records is not None and scope is not None else RecordCache(_FLOW_CACHE_SIZE)
         )
         self._flow_scope = scope
-        # Checked once: a runtime protocol check costs tens of microseconds.
-        self._timer_store: TimerStore | None = (
-            cast(TimerStore, store) if provides(store, TimerStore) else None
+        self._use_writer(
+            store, clock, sink, writer,
+            reactors=timekeeping(task_sla=self.sla_policy, flow=self._flow),
         )
-        self._use_writer(store, clock, sink, writer)
         self._new_id = new_id
 
     # -- plumbing ------------------------------------------------------------------
@@ -187,141 +144,59 @@ class TaskService(WritesThrough):
             if updated is task:
                 unit.emit(events)
                 return updated
-            changes = self._settle(unit.tenant, task, updated, events, unit.at)
-            unit.add(changes)
-            return changes.tasks[0]
+            unit.stage_task(updated, before=task, events=events)
+            return updated
 
-        return self._writer.execute(tenant, build)[0]
+        return _latest(*self._writer.execute(tenant, build))
 
     def sla_policy(self, tenant: str) -> SlaPolicy | None:
         """The task SLA policy in force for ``tenant`` (``None``: no task SLA)."""
         return self._sla(tenant) if callable(self._sla) else self._sla
 
-    def _settle(
-        self,
-        tenant: str,
-        before: Task | None,
-        after: Task,
-        events: Sequence[Event],
-        at: datetime,
-        *,
-        timers: Sequence[Timer] = (),
-        flow_of: Callable[[Task], Flow] | None = None,
-    ) -> ChangeSet:
-        """The change set writing ``after`` with its SLA clock synced and its
-        overdue and SLA timers planned (``timers``: versions written already;
-        ``flow_of``: how to find a task's flow version, default the store)."""
-        events = list(events)
-        policy = self.sla_policy(tenant)
-        if policy is not None:
-            find = flow_of if flow_of is not None else (lambda t: self._task_flow(tenant, t))
-            kinds = compile_flow(find(after)).kind_values
-            before_kind = None
-            if before is not None:
-                before_kinds = compile_flow(find(before)).kind_values
-                before_kind = before_kinds.get(before.status, "unknown")
-            clocks, changed = sla_clocks.sync_task_clock(
-                policy,
-                after.sla,
-                priority=after.priority,
-                before_kind=before_kind,
-                after_kind=kinds.get(after.status, "unknown"),
-                after_deleted=after.deleted,
-                at=at,
-            )
-            if changed:
-                after = attrs.evolve(after, sla=clocks)
-                events += [_task_sla_event(after, c.change, c.clock, at) for c in changed]
-        written = [*timers, *self._overdue_timers(tenant, before, after)]
-        if self._timer_store is not None and (after.sla or (before and before.sla)):
-            clock = after.sla[0] if after.sla else None
-            timer_id = task_sla_timer_id(after.id)
-            current = next((t for t in reversed(written) if t.id == timer_id), None)
-            if current is None:
-                current = self._timer(tenant, timer_id)
-            change = plan_timer(
-                current,
-                timer_id=timer_id,
-                kind=TASK_SLA_TIMER_KIND,
-                subject_id=after.id,
-                deadline=None if clock is None else clock.next_instant,
-            )
-            if change is not None:
-                written.append(change)
-        return ChangeSet(tasks=(after,), timers=tuple(written), events=tuple(events))
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        """Handlers for a hand-built ``TimerWorker``: the overdue marker at the
+        first instant after a task's due date, and the task SLA's warning and
+        breach (each returns its fire's changes with this service's reactors
+        applied)."""
+        return {
+            kind: settled(self._writer, handler)
+            for kind, handler in self.unit_timer_handlers().items()
+        }
 
-    def _timer(self, tenant: str, timer_id: str) -> Timer | None:
-        assert self._timer_store is not None
-        try:
-            return self._timer_store.get_timer(tenant, timer_id)
-        except NotFound:
-            return None
-
-    def _overdue_timers(self, tenant: str, before: Task | None, after: Task) -> tuple[Timer, ...]:
-        """The overdue timer write that keeps ``after``'s timer in line with its
-        due date (none when the store keeps no timers)."""
-        if self._timer_store is None:
-            return ()
-        if after.due_at is None and (before is None or before.due_at is None):
-            return ()  # no due date now or before: no timer can exist
-        timer_id = overdue_timer_id(after.id)
-        current = self._timer(tenant, timer_id)
-        wanted = after.due_at is not None and not after.deleted and not after.completed
-        change = plan_timer(
-            current,
-            timer_id=timer_id,
-            kind=OVERDUE_TIMER_KIND,
-            subject_id=after.id,
-            deadline=after.due_at + _JUST_AFTER
-            if wanted and after.due_at is not None and after.overdue_marked_at is None
-            else None,
-        )
-        return () if change is None else (change,)
-
-    def timer_handlers(self) -> dict[str, Callable[[str, Timer, datetime], ChangeSet]]:
-        """Handlers for ``TimerWorker``: the overdue marker at the first instant
-        after a task's due date, and the task SLA's warning and breach (stores
-        that keep timers only)."""
+    def unit_timer_handlers(self) -> dict[str, UnitTimerHandler]:
+        """The same handlers, staging on the fire's unit of work (a
+        ``cxflow.Session`` wires these: the engine's reactors follow them)."""
         return {OVERDUE_TIMER_KIND: self._on_overdue, TASK_SLA_TIMER_KIND: self._on_sla}
 
-    def _on_sla(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        policy = self.sla_policy(tenant)
-        try:
-            task = self.store.get_task(tenant, timer.subject_id)
-        except NotFound:
-            return ChangeSet()
-        if policy is None or not task.sla:
-            return ChangeSet()
-        checked, what = sla_clocks.check_clock(policy, task.sla[0], at)
-        if what is None:
-            return ChangeSet()
-        updated = commands.evolve_task(task, at, sla=(checked,))
-        escalation = policy.escalation if what == "breached" else ()
-        events = [_task_sla_event(updated, what, checked, at, escalation=escalation)]
-        if sla_clocks.missed_warning(task.sla[0], what):
-            events.insert(0, _task_sla_event(updated, "warned", checked, at, late=True))
-        changes = self._settle(tenant, task, updated, events, at, timers=(timer.fired(at),))
-        # The worker writes the fired version itself; keep what follows it.
-        return attrs.evolve(changes, timers=changes.timers[1:])
+    def _on_sla(self, unit: UnitOfWork, timer: Timer) -> None:
+        policy = self.sla_policy(unit.tenant)
+        task = unit.stored_task(timer.subject_id)
+        if policy is None or task is None or not task.sla:
+            return
+        fired = sla_reactor.fire(
+            policy, task.sla, task.sla[0].metric, unit.at,
+            subject=sla_reactor.TASK, subject_id=task.id,
+        )
+        if fired is not None:
+            updated = commands.evolve_task(task, unit.at, sla=fired[0])
+            unit.stage_task(updated, before=task, events=fired[1])
 
-    def _on_overdue(self, tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        try:
-            task = self.store.get_task(tenant, timer.subject_id)
-        except NotFound:
-            return ChangeSet()
-        updated, events = commands.raise_overdue(task, at=at)
-        if not events:
-            return ChangeSet()
-        return ChangeSet(tasks=(updated,), events=tuple(events))
+    def _on_overdue(self, unit: UnitOfWork, timer: Timer) -> None:
+        task = unit.stored_task(timer.subject_id)
+        if task is None:
+            return
+        updated, events = commands.raise_overdue(task, at=unit.at)
+        if events:
+            unit.stage_task(updated, before=task, events=events)
 
-    def _task_flow(self, tenant: str, task: Task) -> Flow:
-        """The flow version ``task`` runs on. Stored flow versions never change,
+    def _flow(self, tenant: str, flow_id: str, version: int) -> Flow:
+        """Flow ``flow_id`` at ``version``. Stored flow versions never change,
         so they are cached per (tenant, flow, version), bounded in size: in the
         engine's cache for every session on one database (``RecordScope``),
         else per service."""
-        found = self._flows.flow(self._flow_scope, tenant, task.flow_id, task.flow_version)
+        found = self._flows.flow(self._flow_scope, tenant, flow_id, version)
         if found is None:
-            found = self.store.get_flow(tenant, task.flow_id, task.flow_version)
+            found = self.store.get_flow(tenant, flow_id, version)
             self._flows.put_flow(self._flow_scope, tenant, found)
         return found
 
@@ -391,14 +266,8 @@ class TaskService(WritesThrough):
                         f"relocate[{source!r}]", f"{target!r} is not an enabled status of the edit"
                     )
             now = unit.at
-            moved: list[Task] = []
-            timers: list[Timer] = []
-            events: list[Event] = []
+            moved: list[tuple[Task, Task, list[Event]]] = []
             stranded: dict[str, int] = {}
-
-            def flow_of(task: Task) -> Flow:
-                return flow if task.flow_version == flow.version else self._task_flow(tenant, task)
-
             live = TaskQuery(flow_id=flow.id, deleted=False)
             for task in self._all_tasks(tenant, live):
                 keeps_status = flow.has_status(task.status) and flow.status(task.status).enabled
@@ -411,10 +280,7 @@ class TaskService(WritesThrough):
                 else:
                     stranded[task.status] = stranded.get(task.status, 0) + 1
                     continue
-                settled = self._settle(tenant, task, updated, task_events, now, flow_of=flow_of)
-                moved.extend(settled.tasks)
-                timers.extend(settled.timers)
-                events.extend(settled.events)
+                moved.append((task, updated, task_events))
             if stranded:
                 detail = ", ".join(f"{key!r} ({n} task(s))" for key, n in sorted(stranded.items()))
                 raise ValidationError(
@@ -424,10 +290,9 @@ class TaskService(WritesThrough):
                 )
             used = tuple(sorted((s, t) for s, t in relocate.items()))
             saved = FlowSaved(flow_id=flow.id, version=flow.version, relocated=used, at=now, by=by)
-            unit.add(
-                ChangeSet(flows=(flow,), tasks=tuple(moved), timers=tuple(timers),
-                          events=(saved, *events))
-            )
+            unit.add(ChangeSet(flows=(flow,), events=(saved,)))
+            for before, after, task_events in moved:
+                unit.stage_task(after, before=before, events=task_events)
 
         self._writer.execute(tenant, build)
         return flow
@@ -485,11 +350,10 @@ class TaskService(WritesThrough):
             )
             if task_id is not None and self._task_exists(unit.tenant, task_id):
                 raise ConflictError(f"task {task_id!r} already exists")
-            changes = self._settle(unit.tenant, None, task, events, task.created_at)
-            unit.add(changes)
-            return changes.tasks[0]
+            unit.stage_task(task, before=None, events=events)
+            return task
 
-        return self._writer.execute(tenant, build)[0]
+        return _latest(*self._writer.execute(tenant, build))
 
     def _task_exists(self, tenant: str, task_id: str) -> bool:
         try:
@@ -547,7 +411,7 @@ class TaskService(WritesThrough):
         """
 
         def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:
-            flow = self._task_flow(tenant, task)
+            flow = self._flow(tenant, task.flow_id, task.flow_version)
             return commands.move_task(task, flow, target, by=by, at=now, reason=reason)
 
         return self._change(tenant, task_id, expected_version, run)
@@ -635,7 +499,7 @@ class TaskService(WritesThrough):
         into the task's conversation (event ``task.material_send_requested``)."""
 
         def run(task: Task, now: datetime) -> tuple[Task, list[Event]]:
-            flow = self._task_flow(tenant, task)
+            flow = self._flow(tenant, task.flow_id, task.flow_version)
             return commands.request_material(task, flow, name, by=by, at=now)
 
         return self._change(tenant, task_id, None, run)
@@ -689,12 +553,12 @@ class TaskService(WritesThrough):
                 updated, events = commands.raise_overdue(task, at=now)
                 if not events:
                     return None  # marked meanwhile (another worker) or no longer due
-                unit.add(ChangeSet(tasks=(updated,), events=tuple(events)))
+                unit.stage_task(updated, before=task, events=events)
                 return updated
 
-            updated = self._writer.execute(tenant, build)[0]
+            updated, committed = self._writer.execute(tenant, build)
             if updated is not None:
-                marked.append(updated)
+                marked.append(_latest(updated, committed))
         return marked
 
     # -- views ---------------------------------------------------------------------
@@ -708,3 +572,11 @@ class TaskService(WritesThrough):
         by enabled status, each column by priority then due date."""
         flow = self.store.get_flow(tenant, flow_id)
         return build_board(flow, self._all_tasks(tenant, TaskQuery(flow_id=flow_id)))
+
+
+def _latest(task: Task, committed: ChangeSet) -> Task:
+    """``task`` as committed (a reactor may have changed it further)."""
+    for record in committed.tasks:
+        if record.id == task.id:
+            return record
+    return task

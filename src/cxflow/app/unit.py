@@ -31,9 +31,10 @@ from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, SystemClock, ensure_aware
-from cxflow.conversations.model import Conversation
+from cxflow.conversations.model import Conversation, Customer
 from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.events import Event
+from cxflow.flows.model import Flow
 from cxflow.storage.protocols import (
     ChangeSet,
     ChangeWriter,
@@ -41,11 +42,13 @@ from cxflow.storage.protocols import (
     HostTransaction,
     RecordScope,
     TaskStore,
+    TimerStore,
     UnitScope,
     provides,
     require_tenant,
 )
 from cxflow.tasks.model import Task
+from cxflow.timers.model import Timer, plan_timer
 
 __all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer", "WritesThrough"]
 
@@ -67,7 +70,7 @@ class EventSink(Protocol):
 Reactor = Callable[["UnitOfWork"], None]
 """Adds to a unit of work what follows from what it staged (same commit)."""
 
-_PARTS = ("flows", "tasks", "customers", "timers", "agents", "routings", "finished_routings")
+_PARTS = ("flows", "customers", "timers", "agents", "routings", "finished_routings")
 
 
 class UnitOfWork:
@@ -83,6 +86,7 @@ class UnitOfWork:
         scope: object = None,
         *,
         read_cache: bool = True,
+        timers: TimerStore | None = None,
     ) -> None:
         self.tenant = tenant
         self.at = at
@@ -101,7 +105,11 @@ class UnitOfWork:
         """Who the call acts for (set by the service; reactors act as them)."""
         self.routing_staged = False
         """True once assignment staged its changes (``AssignmentService.stage``)."""
+        self._timers = timers
+        """Where ``plan_timer`` reads current timers (``None``: no timers kept)."""
         self._parts: dict[str, list[Any]] = {name: [] for name in _PARTS}
+        self._tasks: dict[str, Task] = {}
+        self._stored_tasks: dict[str, Task | None] = {}
         self._conversations: dict[str, Conversation] = {}
         self._stored: dict[str, Conversation | None] = {}
         self._events: list[Event] = []
@@ -119,12 +127,43 @@ class UnitOfWork:
 
     def task(self, task_id: str) -> Task:
         """The task as stored before this unit (maybe from the engine's cache:
-        see ``cxflow.app.records``); ``NotFound`` when it is not stored."""
+        see ``cxflow.app.records``); ``NotFound`` when it is not stored. A bad
+        id is the ``ValidationError`` a store's read raises (field ``task_id``)."""
+        task_id = v.check_id(task_id, "task_id")
+        stored = self._stored_tasks.get(task_id)
+        if stored is not None:
+            return stored
         found = self._cached_snapshot(Task, task_id)
         if found is None:
             found = cast(TaskStore, self.store).get_task(self.tenant, task_id)
             self._keep(found)
+        self._stored_tasks[task_id] = found
         return found
+
+    def stored_task(self, task_id: str) -> Task | None:
+        """The task as stored before this unit; ``None`` for one this unit
+        creates (or that is not stored)."""
+        task_id = v.check_id(task_id, "task_id")
+        if task_id in self._stored_tasks:
+            return self._stored_tasks[task_id]
+        try:
+            return self.task(task_id)
+        except NotFound:
+            self._stored_tasks[task_id] = None
+            return None
+
+    @property
+    def staged_tasks(self) -> list[Task]:
+        """Tasks this unit writes, in the order first staged."""
+        return list(self._tasks.values())
+
+    def staged_flow(self, flow_id: str, version: int) -> Flow | None:
+        """The flow version this unit writes, if it writes ``flow_id`` at ``version``."""
+        for flow in self._parts["flows"]:
+            if flow.id == flow_id and flow.version == version:
+                assert isinstance(flow, Flow)
+                return flow
+        return None
 
     def stored_conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation as stored before this unit (``None``: not stored, or
@@ -222,23 +261,71 @@ class UnitOfWork:
         """Record ``conversation`` as read from the store (saves a second read)."""
         self._stored.setdefault(conversation.id, conversation)
 
+    def stage_task(
+        self, after: Task, *, before: Task | None, events: Iterable[Event] = ()
+    ) -> None:
+        """Stage the task snapshot ``after`` of a change from ``before`` (the
+        stored snapshot; ``None``: this unit creates it) and its ``events``.
+        The reactors compare the two (``stored_task`` reads ``before`` back)."""
+        self._stored_tasks.setdefault(after.id, before)
+        self.add(ChangeSet(tasks=(after,), events=tuple(events)))
+
+    def stage_conversation(
+        self,
+        after: Conversation,
+        *,
+        before: Conversation | None,
+        events: Iterable[Event] = (),
+        customers: Sequence[Customer] = (),
+    ) -> None:
+        """Stage the conversation snapshot ``after`` of a change from ``before``
+        (``None``: this unit opens it), its ``events`` and any new
+        ``customers``; see ``stage_task``."""
+        self._stored.setdefault(after.id, before)
+        self.add(
+            ChangeSet(conversations=(after,), customers=tuple(customers), events=tuple(events))
+        )
+
+    def put_task(self, task: Task) -> Task:
+        """Stage ``task``; like ``put_conversation``, one snapshot per task."""
+        self._sole = None
+        self._fresh = False
+        return _put(self._tasks, task)
+
     def put_conversation(self, conversation: Conversation) -> Conversation:
         """Stage ``conversation``. A unit writes each conversation once: a later
         snapshot of one already staged replaces it at the staged version.
         Returns the snapshot as it will be written."""
         self._sole = None
         self._fresh = False
-        return self._put(conversation)
+        return _put(self._conversations, conversation)
 
-    def _put(self, conversation: Conversation) -> Conversation:
-        staged = self._conversations.get(conversation.id)
-        if staged is not None and conversation.version != staged.version:
-            new = object.__new__(Conversation)
-            new.__dict__.update(conversation.__dict__)
-            new.__dict__["version"] = staged.version
-            conversation = new
-        self._conversations[conversation.id] = conversation
-        return conversation
+    def plan_timer(
+        self, timer_id: str, *, kind: str, subject_id: str, deadline: datetime | None
+    ) -> None:
+        """Stage what makes ``timer_id`` fire at ``deadline`` (``None``: not at
+        all), from its latest version staged by this unit, else stored (see
+        ``cxflow.timers.model.plan_timer``). Nothing, when the store keeps no
+        timers."""
+        if self._timers is None:
+            return
+        current: Timer | None = None
+        for staged in reversed(self._parts["timers"]):
+            if staged.id == timer_id:
+                current = staged
+                break
+        else:
+            try:
+                current = self._timers.get_timer(self.tenant, timer_id)
+            except NotFound:
+                current = None
+        change = plan_timer(
+            current, timer_id=timer_id, kind=kind, subject_id=subject_id, deadline=deadline
+        )
+        if change is not None:
+            self._sole = None
+            self._fresh = False
+            self._parts["timers"].append(change)
 
     def add(self, changes: ChangeSet) -> None:
         """Stage everything in ``changes`` (after what is staged already)."""
@@ -248,8 +335,10 @@ class UnitOfWork:
             values = getattr(changes, name)
             if values:
                 self._parts[name].extend(values)
+        for task in changes.tasks:
+            _put(self._tasks, task)
         for conversation in changes.conversations:
-            self._put(conversation)
+            _put(self._conversations, conversation)
         if changes.routing_version is not None:
             if self._routing_version is not None:
                 # Not a race (a ConflictError would be retried): two writers of
@@ -292,7 +381,7 @@ class UnitOfWork:
         parts = self._parts
         return ChangeSet(
             flows=parts["flows"],
-            tasks=parts["tasks"],
+            tasks=tuple(self._tasks.values()),
             conversations=tuple(self._conversations.values()),
             customers=parts["customers"],
             timers=parts["timers"],
@@ -324,6 +413,19 @@ class UnitOfWork:
         finally:
             for callback in self._on_finish:
                 callback()
+
+
+def _put(staged: dict[str, _Snap], record: _Snap) -> _Snap:
+    """Stage ``record`` in ``staged``: a later snapshot of one staged already
+    replaces it at the staged version (one write per record and unit)."""
+    found = staged.get(record.id)
+    if found is not None and record.version != found.version:
+        new = object.__new__(type(record))
+        new.__dict__.update(record.__dict__)
+        new.__dict__["version"] = found.version
+        record = new
+    staged[record.id] = record
+    return record
 
 
 class _RaceLost(Exception):
@@ -363,6 +465,7 @@ class Writer:
         self._unit_scope = (
             cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
         )
+        self._timers = cast(TimerStore, store) if provides(store, TimerStore) else None
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
@@ -427,7 +530,20 @@ class Writer:
         if self._records is not None:
             scope = cast(RecordScope, self.store).record_scope()
         records = self._records if scope is not None else None
-        return UnitOfWork(tenant, self.now(), self.store, records, scope, read_cache=cached)
+        return UnitOfWork(
+            tenant, self.now(), self.store, records, scope, read_cache=cached, timers=self._timers
+        )
+
+    def react(self, tenant: str, at: datetime, stage: Callable[[UnitOfWork], None]) -> ChangeSet:
+        """What a unit at ``at`` would commit after ``stage`` and this writer's
+        reactors, without committing it (reads go to the store; no snapshot
+        cache). For handlers that return their changes instead of staging them
+        (``cxflow.app.worker.TimerHandler``)."""
+        unit = UnitOfWork(require_tenant(tenant), at, self.store, timers=self._timers)
+        stage(unit)
+        for reactor in self.reactors:
+            reactor(unit)
+        return unit.change_set()
 
     def _attempt(
         self, unit: UnitOfWork, build: Callable[[UnitOfWork], T]
@@ -465,16 +581,21 @@ class Writer:
 class WritesThrough:
     """Base of the services: every write goes through ``self._writer``, whose
     clock and sink they expose. Built by hand, a service gets a writer of its
-    own (no reactors); a ``cxflow.Session`` passes the engine's."""
+    own, with the timekeeping reactors its records need and no assignment; a
+    ``cxflow.Session`` passes the engine's."""
 
     _writer: Writer
 
     def _use_writer(
         self, store: ChangeWriter, clock: Clock | None, sink: EventSink | None,
-        writer: Writer | None,
+        writer: Writer | None, *, reactors: Sequence[Reactor] = (),
     ) -> None:
+        """Write through ``writer``, or, built by hand, a writer of this
+        service's own running ``reactors`` (the ones its records need)."""
         if writer is None:
-            writer = Writer(store, clock if clock is not None else SystemClock(), sink)
+            writer = Writer(
+                store, clock if clock is not None else SystemClock(), sink, reactors=reactors
+            )
         self._writer = writer
 
     @property

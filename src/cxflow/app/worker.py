@@ -20,6 +20,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+import attrs
+
 from cxflow import _validate as v
 from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
 from cxflow.clock import Clock
@@ -28,7 +30,7 @@ from cxflow.events import TimerFired
 from cxflow.storage.protocols import ChangeSet, FullStore, require_tenant
 from cxflow.timers.model import Timer, TimerFire
 
-__all__ = ["TimerHandler", "TimerWorker", "UnitTimerHandler"]
+__all__ = ["TimerHandler", "TimerWorker", "UnitTimerHandler", "settled"]
 
 log = logging.getLogger("cxflow.timers")
 
@@ -40,6 +42,25 @@ and should return an empty change set when the situation went stale."""
 UnitTimerHandler = Callable[[UnitOfWork, Timer], None]
 """Acts on a fired timer by staging its effects on the fire's unit of work
 (``unit.at`` is the fire's instant)."""
+
+
+def settled(writer: Writer, handler: UnitTimerHandler) -> TimerHandler:
+    """``handler`` in the classic shape, for a worker with a writer of its own:
+    it stages on a scratch unit (with the fire staged), ``writer``'s reactors
+    follow, and the result is returned without the fired timer version (the
+    worker writes that one itself)."""
+
+    def run(tenant: str, timer: Timer, at: datetime) -> ChangeSet:
+        fired = timer.fired(at)
+
+        def stage(unit: UnitOfWork) -> None:
+            unit.add(ChangeSet(timers=(fired,)))
+            handler(unit, timer)
+
+        changes = writer.react(tenant, at, stage)
+        return attrs.evolve(changes, timers=tuple(t for t in changes.timers if t is not fired))
+
+    return run
 
 
 def _on_unit(handler: TimerHandler) -> UnitTimerHandler:

@@ -1,11 +1,54 @@
 """Reactors: what follows, in the same commit, from what a unit of work staged.
 
-The engine runs them in this fixed order after the operation's own command
-(whose service already synced SLA clocks and planned the subject's timers):
+A reactor is a callable ``(unit) -> None`` (``cxflow.app.unit.Reactor``). The
+writer runs its reactors once per attempt, after the operation's own command
+staged its snapshots and events and before the one commit, in this fixed
+order:
 
-1. ``assignment``: conversations opened for routing are queued, closed ones
-   finish their routing (the slot frees and the queue drains), agent replies
-   answer the assignment, hand assignments transfer within the scheduler.
+1. ``sla``: the SLA clocks of every staged task and conversation follow the
+   change from their stored snapshot (one clock model, one set of
+   ``sla.*`` events for both);
+2. ``timers``: the timers of those clocks, and of the tenant's time
+   triggers, move to their new deadlines;
+3. ``autoclose``: each staged conversation's auto-close timer moves to the
+   deadline of the rule that applies to it now;
+4. ``overdue``: each staged task's overdue timer follows its due date;
+5. ``assignment`` (under a ``cxflow.Engine`` only): conversations opened for
+   routing are queued, closed ones free their agent's slot, agent replies
+   answer the assignment, hand assignments transfer.
 
-The rules engine will be the next one.
+Each sees what the ones before it staged. Assignment runs last: the changes
+it makes to conversations (their assignee) move no clock and no timer. The
+rules engine will be one more reactor.
 """
+
+from __future__ import annotations
+
+from cxflow.app.reactors.autoclose import AutoClose
+from cxflow.app.reactors.autoclose import PolicyOf as AutoClosePolicyOf
+from cxflow.app.reactors.overdue import Overdue
+from cxflow.app.reactors.sla import FlowOf, PolicyOf, SlaClocks
+from cxflow.app.reactors.timers import TimerPlanning, TriggersOf
+from cxflow.app.unit import Reactor
+
+__all__ = ["timekeeping"]
+
+
+def timekeeping(
+    *,
+    task_sla: PolicyOf | None = None,
+    flow: FlowOf | None = None,
+    conversation_sla: PolicyOf | None = None,
+    triggers: TriggersOf | None = None,
+    autoclose: AutoClosePolicyOf | None = None,
+) -> tuple[Reactor, ...]:
+    """Reactors 1 to 4 in their order, reading the tenants' policies through
+    the callables given (a kind left out has no policy)."""
+    reactors: list[Reactor] = [
+        SlaClocks(tasks=task_sla, conversations=conversation_sla, flow=flow),
+        TimerPlanning(triggers=triggers),
+    ]
+    if autoclose is not None:
+        reactors.append(AutoClose(autoclose))
+    reactors.append(Overdue())
+    return tuple(reactors)

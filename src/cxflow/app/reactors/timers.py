@@ -1,0 +1,73 @@
+"""The timer planning reactor: every SLA clock and time trigger of what a unit
+writes has its timer at the right deadline, in the same commit.
+
+For each staged conversation: one timer per SLA clock it has (at the clock's
+next instant: its warning, then its breach; none once it ended or pauses),
+and one per time trigger of the tenant (at the trigger's deadline for the
+conversation as it now is, or none). For each staged task with an SLA clock
+(now or before): its SLA timer. A timer already at its deadline is left
+alone; a fired one is planned afresh only for a new deadline
+(``cxflow.timers.model.plan_timer``). Stores that keep no timers are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cxflow.app.reactors.sla import (
+    SLA_TIMER_KIND,
+    TASK_SLA_TIMER_KIND,
+    sla_timer_id,
+    task_sla_timer_id,
+)
+from cxflow.app.unit import UnitOfWork
+from cxflow.timers.triggers import TimeTrigger, trigger_timer_id
+
+__all__ = ["TRIGGER_TIMER_KIND", "TimerPlanning"]
+
+TRIGGER_TIMER_KIND = "trigger"
+"""The ``Timer.kind`` of time-trigger timers (one per trigger and conversation)."""
+
+TriggersOf = Callable[[str], Sequence[TimeTrigger]]
+"""``tenant -> its time triggers``."""
+
+
+class TimerPlanning:
+    """The reactor (see the module docstring). ``triggers``: the tenant's time
+    triggers (``None``: none)."""
+
+    def __init__(self, *, triggers: TriggersOf | None = None) -> None:
+        self._triggers = triggers
+
+    def __call__(self, unit: UnitOfWork) -> None:
+        for task in unit.staged_tasks:
+            before = unit.stored_task(task.id)
+            if not task.sla and (before is None or not before.sla):
+                continue
+            unit.plan_timer(
+                task_sla_timer_id(task.id),
+                kind=TASK_SLA_TIMER_KIND,
+                subject_id=task.id,
+                deadline=task.sla[0].next_instant if task.sla else None,
+            )
+        conversations = unit.staged_conversations
+        if not conversations:
+            return
+        triggers = self._triggers(unit.tenant) if self._triggers is not None else ()
+        for conversation in conversations:
+            # A clock, once started, stays on the conversation: a metric without
+            # one never had a timer, so there is nothing to read or cancel for it.
+            for clock in conversation.sla:
+                unit.plan_timer(
+                    sla_timer_id(clock.metric, conversation.id),
+                    kind=SLA_TIMER_KIND,
+                    subject_id=conversation.id,
+                    deadline=clock.next_instant,
+                )
+            for trigger in triggers:
+                unit.plan_timer(
+                    trigger_timer_id(trigger.id, conversation.id),
+                    kind=TRIGGER_TIMER_KIND,
+                    subject_id=conversation.id,
+                    deadline=trigger.deadline(conversation),
+                )
