@@ -161,7 +161,7 @@ def test_sla_clocks_without_a_policy_stage_nothing() -> None:
     work.stage_conversation(opened(), before=None)
     sole = work.change_set()
     SlaClocks(conversations=lambda tenant: None, tasks=lambda tenant: None)(work)
-    assert work.change_set() is sole  # untouched: the staged change set as it was
+    assert work.change_set() == sole  # untouched
 
 
 # -- timer planning ----------------------------------------------------------------------

@@ -110,7 +110,7 @@ class ConversationService(WritesThrough):
         self._settings = settings
         self._use_writer(
             store, clock, sink, writer,
-            reactors=timekeeping(
+            reactors=lambda: timekeeping(
                 conversation_sla=lambda tenant: self.settings(tenant).sla,
                 triggers=lambda tenant: self.settings(tenant).triggers,
                 autoclose=lambda tenant: self.settings(tenant).autoclose,

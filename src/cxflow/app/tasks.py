@@ -118,7 +118,7 @@ class TaskService(WritesThrough):
         self._flow_scope = scope
         self._use_writer(
             store, clock, sink, writer,
-            reactors=timekeeping(task_sla=self.sla_policy, flow=self._flow),
+            reactors=lambda: timekeeping(task_sla=self.sla_policy, flow=self._flow),
         )
         self._new_id = new_id
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from cxflow import _validate as v
+from cxflow._records import replace_trusted
 from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
@@ -69,6 +70,8 @@ class EventSink(Protocol):
 
 Reactor = Callable[["UnitOfWork"], None]
 """Adds to a unit of work what follows from what it staged (same commit)."""
+
+_NO_CHANGES = ChangeSet()
 
 _PARTS = ("flows", "customers", "timers", "agents", "routings", "finished_routings")
 
@@ -129,10 +132,10 @@ class UnitOfWork:
         """The task as stored before this unit (maybe from the engine's cache:
         see ``cxflow.app.records``); ``NotFound`` when it is not stored. A bad
         id is the ``ValidationError`` a store's read raises (field ``task_id``)."""
-        task_id = v.check_id(task_id, "task_id")
-        stored = self._stored_tasks.get(task_id)
-        if stored is not None:
-            return stored
+        if type(task_id) is str:  # else the store's read refuses it
+            stored = self._stored_tasks.get(task_id)
+            if stored is not None:
+                return stored
         found = self._cached_snapshot(Task, task_id)
         if found is None:
             found = cast(TaskStore, self.store).get_task(self.tenant, task_id)
@@ -143,8 +146,7 @@ class UnitOfWork:
     def stored_task(self, task_id: str) -> Task | None:
         """The task as stored before this unit; ``None`` for one this unit
         creates (or that is not stored)."""
-        task_id = v.check_id(task_id, "task_id")
-        if task_id in self._stored_tasks:
+        if type(task_id) is str and task_id in self._stored_tasks:
             return self._stored_tasks[task_id]
         try:
             return self.task(task_id)
@@ -170,6 +172,8 @@ class UnitOfWork:
         the store keeps no conversations); read once per unit, maybe from the
         engine's cache (see ``cxflow.app.records``). A bad id is the
         ``ValidationError`` a store's read raises (field ``conversation_id``)."""
+        if type(conversation_id) is str and conversation_id in self._stored:
+            return self._stored[conversation_id]
         conversation_id = v.check_id(conversation_id, "conversation_id")
         if conversation_id not in self._stored:
             found = self._cached_snapshot(Conversation, conversation_id)
@@ -268,7 +272,8 @@ class UnitOfWork:
         stored snapshot; ``None``: this unit creates it) and its ``events``.
         The reactors compare the two (``stored_task`` reads ``before`` back)."""
         self._stored_tasks.setdefault(after.id, before)
-        self.add(ChangeSet(tasks=(after,), events=tuple(events)))
+        self.put_task(after)
+        self._events.extend(events)
 
     def stage_conversation(
         self,
@@ -282,9 +287,10 @@ class UnitOfWork:
         (``None``: this unit opens it), its ``events`` and any new
         ``customers``; see ``stage_task``."""
         self._stored.setdefault(after.id, before)
-        self.add(
-            ChangeSet(conversations=(after,), customers=tuple(customers), events=tuple(events))
-        )
+        self.put_conversation(after)
+        if customers:
+            self._parts["customers"].extend(customers)
+        self._events.extend(events)
 
     def put_task(self, task: Task) -> Task:
         """Stage ``task``; like ``put_conversation``, one snapshot per task."""
@@ -379,17 +385,20 @@ class UnitOfWork:
         if self._sole is not None:
             return self._sole
         parts = self._parts
-        return ChangeSet(
-            flows=parts["flows"],
+        # Built without the constructor's converters: every part is a list of
+        # records staged through this unit, made tuples here.
+        return replace_trusted(
+            _NO_CHANGES,
+            flows=tuple(parts["flows"]),
             tasks=tuple(self._tasks.values()),
             conversations=tuple(self._conversations.values()),
-            customers=parts["customers"],
-            timers=parts["timers"],
-            agents=parts["agents"],
-            routings=parts["routings"],
-            finished_routings=parts["finished_routings"],
+            customers=tuple(parts["customers"]),
+            timers=tuple(parts["timers"]),
+            agents=tuple(parts["agents"]),
+            routings=tuple(parts["routings"]),
+            finished_routings=tuple(parts["finished_routings"]),
             routing_version=self._routing_version,
-            events=self._events,
+            events=tuple(self._events),
         )
 
     def _written(self) -> None:
@@ -588,13 +597,13 @@ class WritesThrough:
 
     def _use_writer(
         self, store: ChangeWriter, clock: Clock | None, sink: EventSink | None,
-        writer: Writer | None, *, reactors: Sequence[Reactor] = (),
+        writer: Writer | None, *, reactors: Callable[[], Sequence[Reactor]] = tuple,
     ) -> None:
         """Write through ``writer``, or, built by hand, a writer of this
-        service's own running ``reactors`` (the ones its records need)."""
+        service's own running ``reactors()`` (the ones its records need)."""
         if writer is None:
             writer = Writer(
-                store, clock if clock is not None else SystemClock(), sink, reactors=reactors
+                store, clock if clock is not None else SystemClock(), sink, reactors=reactors()
             )
         self._writer = writer
 

@@ -314,12 +314,15 @@ class MemoryStore:
                 kinds.append((field, label, rows))
                 if field == "routings":
                     routings = rows
-        finished = check_finished_routings(changes.finished_routings)
+        finished = (
+            check_finished_routings(changes.finished_routings) if changes.finished_routings else []
+        )
         events = _all(changes.events, Event, "events")
         with self._lock:
             state = self._tenant_for_write(tenant)
             # Check everything first: a conflict anywhere writes nothing.
-            _check_routing_version(state.routing_version, changes.routing_version)
+            if changes.routing_version is not None:
+                _check_routing_version(state.routing_version, changes.routing_version)
             if flows:
                 self._check_flows(state, flows)
             for field, label, rows in kinds:
@@ -394,16 +397,14 @@ def _check_finished(
         done.add(conversation_id)
 
 
-def _all(values: Sequence[object], kind: type[_R], field: str) -> list[_R]:
+def _all(values: Sequence[object], kind: type[_R], field: str) -> Sequence[_R]:
     """``values`` if every one is a ``kind``; else ``ValidationError`` naming ``field``."""
-    checked: list[_R] = []
     for value in values:
         if not isinstance(value, kind):
             raise ValidationError(
                 field, f"expected {kind.__name__} records, got {type(value).__name__}"
             )
-        checked.append(value)
-    return checked
+    return values  # type: ignore[return-value]  # each one checked above
 
 
 def _open_copy(record: _S) -> _S:

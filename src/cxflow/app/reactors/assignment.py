@@ -61,12 +61,15 @@ class AssignmentSync:
         self._enabled = enabled
 
     def __call__(self, unit: UnitOfWork) -> None:
-        if unit.routing_staged or not self._enabled(unit.tenant):
+        if unit.routing_staged:
+            return
+        conversations = unit.staged_conversations
+        if not conversations and not unit.routes or not self._enabled(unit.tenant):
             return
         closed: list[str] = []
         answered: list[str] = []
         handoffs: list[tuple[str, str | None]] = []
-        for after in unit.staged_conversations:
+        for after in conversations:
             before = unit.stored_conversation(after.id)
             if before is None:
                 continue  # new: routed through unit.routes if asked

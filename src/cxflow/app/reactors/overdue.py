@@ -28,9 +28,10 @@ class Overdue:
 
     def __call__(self, unit: UnitOfWork) -> None:
         for task in unit.staged_tasks:
-            before = unit.stored_task(task.id)
-            if task.due_at is None and (before is None or before.due_at is None):
-                continue  # no due date now or before: no timer can exist
+            if task.due_at is None:
+                before = unit.stored_task(task.id)
+                if before is None or before.due_at is None:
+                    continue  # no due date now or before: no timer can exist
             wanted = not task.deleted and not task.completed and task.overdue_marked_at is None
             unit.plan_timer(
                 overdue_timer_id(task.id),

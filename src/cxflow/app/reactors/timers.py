@@ -41,9 +41,10 @@ class TimerPlanning:
 
     def __call__(self, unit: UnitOfWork) -> None:
         for task in unit.staged_tasks:
-            before = unit.stored_task(task.id)
-            if not task.sla and (before is None or not before.sla):
-                continue
+            if not task.sla:
+                before = unit.stored_task(task.id)
+                if before is None or not before.sla:
+                    continue  # no clock now or before: no timer can exist
             unit.plan_timer(
                 task_sla_timer_id(task.id),
                 kind=TASK_SLA_TIMER_KIND,
