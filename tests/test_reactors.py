@@ -358,3 +358,43 @@ def test_a_hand_built_worker_gets_the_services_reactors_through_their_handlers()
     assert stored_task.sla[0].state is SlaClockState.BREACHED
     timer = store.get_timer(TENANT, task_sla_timer_id(task.id))
     assert timer.state is TimerState.FIRED  # fired once: nothing left to plan after a breach
+
+
+def test_returned_changes_leave_out_reactors_that_need_the_commit() -> None:
+    """``Writer.react`` (the classic handler shape) stages nothing through a
+    reactor that acts beyond the unit, such as assignment."""
+    from cxflow.app.unit import Writer
+
+    ran: list[str] = []
+
+    def stages(work: UnitOfWork) -> None:
+        ran.append("stages")
+
+    class Beyond:
+        needs_commit = True
+
+        def __call__(self, work: UnitOfWork) -> None:
+            ran.append("beyond")
+
+    store = MemoryStore()
+    writer = Writer(store, TestClock(T0), reactors=(stages, Beyond()))
+    writer.react(TENANT, T0, lambda work: None)
+    assert ran == ["stages"]
+
+
+def test_an_assignee_change_alone_reads_and_plans_no_timer() -> None:
+    """Assignment's own conversation changes (the assignee) move no timer, so
+    planning reads none of them (each would be a round trip on SQL)."""
+    store = NoTimerReads()
+    first = stored(store, opened())
+    assigned, _ = conversation_commands.assign(first, "mina", at=T0, by="cxflow")
+    work = unit(store)
+    work.stage_conversation(assigned, before=first)
+    policy = AutoClosePolicy(customer_silence=timedelta(hours=1))
+    trigger = TimeTrigger(
+        id="slow", since=ElapsedSince.CUSTOMER_WAITING, after=timedelta(hours=2),
+        action=TriggerAction(kind="notify", target="leads"),
+    )
+    TimerPlanning(triggers=lambda tenant: (trigger,))(work)
+    AutoClose(lambda tenant: policy)(work)
+    assert work.change_set().timers == ()

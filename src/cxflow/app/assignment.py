@@ -416,6 +416,7 @@ class AssignmentService(WritesThrough):
     def answered(self, tenant: str, conversation_id: str, *, by: str) -> Routing:
         """The assignee replied: the no-answer timer is cancelled. Returns the
         routing record. ``ValidationError`` when the conversation is waiting."""
+        conversation_id = v.check_id(conversation_id, "conversation_id")
 
         def op(work: _Work) -> None:
             if work.scheduler.holder(conversation_id) is None:

@@ -3,11 +3,12 @@ triggers for a host.
 
 Like ``TaskService`` it is a thin shell: each call runs as one unit of work
 (``cxflow.app.unit``) that loads a snapshot, runs a pure command at the
-unit's instant, then brings the conversation's timers in line with its new
-state — the auto-close timer, one timer per running SLA clock, one per time
-trigger — and stages the snapshot, the timers and the events; the writer
-commits them in one atomic write. ``timer_handlers()`` gives ``TimerWorker``
-what to do when those timers fire.
+unit's instant and stages the new snapshot and its events. The writer's
+reactors (``cxflow.app.reactors``) then sync its SLA clocks and bring its
+timers in line with its new state (one per running SLA clock, one per time
+trigger, the auto-close timer), and the writer commits it all in one atomic
+write. ``timer_handlers()`` gives ``TimerWorker`` what to do when those
+timers fire.
 """
 
 from __future__ import annotations
@@ -271,14 +272,19 @@ class ConversationService(WritesThrough):
 
         def build(unit: UnitOfWork) -> Conversation:
             unit.by = v.actor(by)
+            unit.prefetch(
+                conversations=() if conversation_id is None else (conversation_id,),
+                customers=(customer_id,),
+            )
             if conversation_id is not None and unit.stored_conversation(conversation_id):
                 raise ConflictError(f"conversation {conversation_id!r} already exists")
-            try:
-                customer = self.store.get_customer(unit.tenant, customer_id)
-                new_customer: tuple[Customer, ...] = ()
-            except NotFound:
+            found = unit.customer(customer_id)
+            new_customer: tuple[Customer, ...] = ()
+            if found is None:
                 customer = Customer(id=customer_id)
                 new_customer = (customer,)
+            else:
+                customer = found
             conversation, events = commands.open_conversation(
                 conversation_id=new_id,
                 channel=channel,

@@ -2,10 +2,11 @@
 
 ``TaskService`` is a thin shell around the pure core. Each call runs as one
 unit of work (``cxflow.app.unit``): it loads records from the ``Store``, runs
-a command from ``cxflow.tasks.commands`` at the unit's instant, stages the
-new snapshot, its timers and its events, and the writer commits them in one
-atomic write, then publishes the events to the sink. Hosts that want their
-own orchestration can call the core directly.
+a command from ``cxflow.tasks.commands`` at the unit's instant and stages the
+new snapshot and its events; the writer's reactors sync its SLA clock and
+plan its SLA and overdue timers (``cxflow.app.reactors``), the writer commits
+it all in one atomic write, then publishes the events to the sink. Hosts
+that want their own orchestration can call the core directly.
 """
 
 from __future__ import annotations

@@ -37,10 +37,12 @@ from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.storage.protocols import (
+    BatchReads,
     ChangeSet,
     ChangeWriter,
     ConversationStore,
     HostTransaction,
+    RecordKey,
     RecordScope,
     TaskStore,
     TimerStore,
@@ -69,7 +71,10 @@ class EventSink(Protocol):
 
 
 Reactor = Callable[["UnitOfWork"], None]
-"""Adds to a unit of work what follows from what it staged (same commit)."""
+"""Adds to a unit of work what follows from what it staged (same commit). A
+reactor with a true ``needs_commit`` attribute acts beyond the unit (it must
+see the unit through to its end) and is not run where nothing commits
+(``Writer.react``)."""
 
 _NO_CHANGES = ChangeSet()
 
@@ -115,6 +120,7 @@ class UnitOfWork:
         self._stored_tasks: dict[str, Task | None] = {}
         self._conversations: dict[str, Conversation] = {}
         self._stored: dict[str, Conversation | None] = {}
+        self._customers: dict[str, Customer | None] = {}
         self._events: list[Event] = []
         self._routing_version: int | None = None
         self._sole: ChangeSet | None = None
@@ -187,6 +193,52 @@ class UnitOfWork:
                     self._keep(found)
             self._stored[conversation_id] = found
         return self._stored[conversation_id]
+
+    def customer(self, customer_id: str) -> Customer | None:
+        """The customer as stored (``None``: not stored), read once per unit."""
+        if type(customer_id) is str and customer_id in self._customers:
+            return self._customers[customer_id]
+        try:
+            found: Customer | None = cast(ConversationStore, self.store).get_customer(
+                self.tenant, customer_id
+            )
+        except NotFound:
+            found = None
+        self._customers[customer_id] = found
+        return found
+
+    def prefetch(
+        self, *, conversations: Sequence[str] = (), customers: Sequence[str] = ()
+    ) -> None:
+        """Read the conversations and customers this unit is about to need
+        together: one round trip on a store with ``BatchReads`` (else left to
+        the single reads). Conversations the engine's cache holds are taken
+        from it instead (see ``stored_conversation``)."""
+        if not provides(self.store, BatchReads):
+            return
+        keys: list[RecordKey] = []
+        for conversation_id in conversations:
+            if type(conversation_id) is not str or conversation_id in self._stored:
+                continue  # a bad id is left for the single read to refuse
+            cached = self._cached_snapshot(Conversation, conversation_id)
+            if cached is not None:
+                self._stored[conversation_id] = cached
+            else:
+                keys.append(("conversation", conversation_id))
+        keys += [
+            ("customer", c) for c in customers if type(c) is str and c not in self._customers
+        ]
+        if not keys:
+            return
+        found = cast(BatchReads, self.store).get_records(self.tenant, keys)
+        for kind, record_id in keys:
+            record = found.get((kind, record_id))
+            if kind == "customer":
+                self._customers[record_id] = record
+            else:
+                self._stored[record_id] = record
+                if record is not None:
+                    self._keep(record)
 
     def _cached_snapshot(self, kind: type[_Snap], record_id: str) -> _Snap | None:
         if self._records is None or not self._read_cache or not isinstance(record_id, str):
@@ -547,11 +599,14 @@ class Writer:
         """What a unit at ``at`` would commit after ``stage`` and this writer's
         reactors, without committing it (reads go to the store; no snapshot
         cache). For handlers that return their changes instead of staging them
-        (``cxflow.app.worker.TimerHandler``)."""
+        (``cxflow.app.worker.TimerHandler``). Reactors marked
+        ``needs_commit`` (assignment, whose decisions change the in-memory
+        scheduler and hold its lock until the commit) are left out."""
         unit = UnitOfWork(require_tenant(tenant), at, self.store, timers=self._timers)
         stage(unit)
         for reactor in self.reactors:
-            reactor(unit)
+            if not getattr(reactor, "needs_commit", False):
+                reactor(unit)
         return unit.change_set()
 
     def _attempt(

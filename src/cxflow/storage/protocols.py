@@ -36,10 +36,10 @@ conversations and timers; ``AssignmentStore`` stands alone for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -47,6 +47,7 @@ from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.errors import ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.tasks.model import Task
@@ -54,7 +55,10 @@ from cxflow.tasks.query import Page, TaskQuery
 from cxflow.timers.model import Timer
 
 __all__ = [
+    "BATCH_KINDS",
+    "MAX_BATCH",
     "AssignmentStore",
+    "BatchReads",
     "ChangeSet",
     "ConversationStore",
     "FullStore",
@@ -68,6 +72,8 @@ __all__ = [
     "StoredEvent",
     "TaskStore",
     "UnitScope",
+    "RecordKey",
+    "check_record_keys",
     "provides",
     "require_tenant",
 ]
@@ -360,6 +366,48 @@ class RecordScope(Protocol):
         reads must go to the store (a commit would not be durable at once:
         inside a host's transaction)."""
         ...
+
+
+RecordKey = tuple[str, str]
+"""``(kind, id)`` of one record for ``BatchReads``: kind ``"task"``,
+``"conversation"`` or ``"customer"``."""
+
+BATCH_KINDS = ("task", "conversation", "customer")
+"""The record kinds ``BatchReads.get_records`` reads."""
+MAX_BATCH = 100
+"""The most keys one ``BatchReads.get_records`` call takes."""
+
+
+@runtime_checkable
+class BatchReads(Protocol):
+    """Optional tier of a store that reads several records at once (``SqlStore``:
+    one statement, so one round trip). The engine's write paths use it to load
+    what one call needs together (opening a conversation: the conversation id
+    it must not reuse and the customer)."""
+
+    def get_records(self, tenant: str, keys: Sequence[RecordKey]) -> dict[RecordKey, Any]:
+        """The stored record of each of ``keys`` that exists (one that does not
+        is left out), as the single reads (``get_task``, ``get_conversation``,
+        ``get_customer``) would return it. A kind outside ``BATCH_KINDS`` is a
+        ``ValidationError`` (field ``keys``); a bad id the one its single read
+        raises."""
+        ...
+
+
+def check_record_keys(keys: object) -> list[RecordKey]:
+    """``BatchReads.get_records``'s ``keys`` as a list of ``(kind, id)`` pairs
+    of a known kind; ``ValidationError`` (field ``keys``) otherwise. The ids
+    are left for the store's reads to check."""
+    if not isinstance(keys, Sequence) or isinstance(keys, str):
+        raise ValidationError("keys", "expected a sequence of (kind, id) pairs")
+    if len(keys) > MAX_BATCH:
+        raise ValidationError("keys", f"at most {MAX_BATCH} keys per call")
+    checked: list[RecordKey] = []
+    for key in keys:
+        if not isinstance(key, tuple) or len(key) != 2 or key[0] not in BATCH_KINDS:
+            raise ValidationError("keys", f"expected (kind, id) pairs of {BATCH_KINDS}")
+        checked.append(key)
+    return checked
 
 
 @runtime_checkable

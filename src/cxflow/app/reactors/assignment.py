@@ -56,6 +56,10 @@ class AssignmentSync:
     """The reactor (see the module docstring). ``enabled(tenant)``: whether the
     tenant's engine settings route conversations; others are skipped."""
 
+    needs_commit = True
+    """It changes the in-memory scheduler and holds its lock until the unit
+    ends: never run on a unit that is not committed (``Writer.react``)."""
+
     def __init__(self, assignment: AssignmentService, enabled: Callable[[str], bool]) -> None:
         self._assignment = assignment
         self._enabled = enabled
@@ -64,7 +68,7 @@ class AssignmentSync:
         if unit.routing_staged:
             return
         conversations = unit.staged_conversations
-        if not conversations and not unit.routes or not self._enabled(unit.tenant):
+        if (not conversations and not unit.routes) or not self._enabled(unit.tenant):
             return
         closed: list[str] = []
         answered: list[str] = []

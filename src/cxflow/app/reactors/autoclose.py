@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cxflow.app.reactors.timers import moves_no_timer
 from cxflow.app.unit import UnitOfWork
 from cxflow.conversations import autoclose
 from cxflow.conversations.autoclose import AutoClosePolicy
@@ -33,6 +34,8 @@ class AutoClose:
         if policy is None:
             return
         for conversation in conversations:
+            if moves_no_timer(unit.stored_conversation(conversation.id), conversation):
+                continue
             due = autoclose.due(policy, conversation)
             unit.plan_timer(
                 autoclose.autoclose_timer_id(conversation.id),

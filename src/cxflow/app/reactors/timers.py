@@ -21,15 +21,32 @@ from cxflow.app.reactors.sla import (
     task_sla_timer_id,
 )
 from cxflow.app.unit import UnitOfWork
+from cxflow.conversations.model import Conversation
 from cxflow.timers.triggers import TimeTrigger, trigger_timer_id
 
-__all__ = ["TRIGGER_TIMER_KIND", "TimerPlanning"]
+__all__ = ["TRIGGER_TIMER_KIND", "TimerPlanning", "moves_no_timer"]
 
 TRIGGER_TIMER_KIND = "trigger"
 """The ``Timer.kind`` of time-trigger timers (one per trigger and conversation)."""
 
 TriggersOf = Callable[[str], Sequence[TimeTrigger]]
 """``tenant -> its time triggers``."""
+
+
+_UNTIMED = frozenset({"assignee", "updated_at", "version"})
+"""Conversation fields no timer depends on."""
+
+
+def moves_no_timer(before: Conversation | None, after: Conversation) -> bool:
+    """Whether ``after`` differs from ``before`` in nothing a conversation's
+    timers depend on (e.g. assignment changed only its assignee), so planning
+    can skip it without reading its timers."""
+    if before is None:
+        return False
+    stored = before.__dict__
+    return all(
+        value == stored[name] for name, value in after.__dict__.items() if name not in _UNTIMED
+    )
 
 
 class TimerPlanning:
@@ -56,6 +73,8 @@ class TimerPlanning:
             return
         triggers = self._triggers(unit.tenant) if self._triggers is not None else ()
         for conversation in conversations:
+            if moves_no_timer(unit.stored_conversation(conversation.id), conversation):
+                continue
             # A clock, once started, stays on the conversation: a metric without
             # one never had a timer, so there is nothing to read or cancel for it.
             for clock in conversation.sla:

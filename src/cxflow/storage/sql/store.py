@@ -45,7 +45,13 @@ from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
 from cxflow.storage.memory import check_claim_arguments, check_finished_routings
-from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
+from cxflow.storage.protocols import (
+    ChangeSet,
+    RecordKey,
+    StoredEvent,
+    check_record_keys,
+    require_tenant,
+)
 from cxflow.storage.sql import one_statement, schema
 from cxflow.storage.sql.engines import _WRITE_OPTION, WRITE_TRANSACTION
 from cxflow.storage.sql.schema import (
@@ -544,6 +550,28 @@ class SqlStore:
         return [from_dict(Conversation, json.loads(data)) for data in rows]
 
     @_guarded
+    def get_records(self, tenant: str, keys: Sequence[RecordKey]) -> dict[RecordKey, Any]:
+        """``BatchReads``: every record of ``keys`` in one statement (a
+        ``UNION ALL`` of the single reads), one round trip."""
+        tenant = require_tenant(tenant)
+        checked: list[RecordKey] = []
+        params: dict[str, Any] = {"tenant": tenant}
+        for n, (kind, record_id) in enumerate(check_record_keys(keys)):
+            table, _ = _BATCH_TABLES[kind]
+            checked.append((kind, v.check_id(record_id, schema.id_column(table).name)))
+            params[f"id{n}"] = record_id
+        if not checked:
+            return {}
+        template = _batch_template(tuple(kind for kind, _ in checked))
+        with self._reading("get_records") as conn:
+            rows = conn.exec_driver_sql(_sql(_style(conn), template), params).all()
+        found: dict[RecordKey, Any] = {}
+        for n, data in rows:
+            key = checked[n]
+            found[key] = from_dict(_BATCH_TABLES[key[0]][1], json.loads(data))
+        return found
+
+    @_guarded
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
         return self._get_one(customers, Customer, "customer", tenant, customer_id)
 
@@ -931,6 +959,25 @@ def _select_template(table: sa.Table) -> str:
     return (
         f"SELECT data FROM {table.name} WHERE tenant = {{tenant}} "
         f"AND {schema.id_column(table).name} = {{id}}"
+    )
+
+
+_BATCH_TABLES: dict[str, tuple[sa.Table, type[Any]]] = {
+    "task": (tasks, Task),
+    "conversation": (conversations, Conversation),
+    "customer": (customers, Customer),
+}
+"""``BatchReads`` kinds: their table and record class."""
+
+
+@functools.cache
+def _batch_template(kinds: tuple[str, ...]) -> str:
+    """The one statement reading one record of each of ``kinds`` (in order):
+    rows of (the key's position, data)."""
+    return " UNION ALL ".join(
+        f"SELECT {n} AS n, data FROM {_BATCH_TABLES[kind][0].name} WHERE tenant = {{tenant}} "
+        f"AND {schema.id_column(_BATCH_TABLES[kind][0]).name} = {{id{n}}}"
+        for n, kind in enumerate(kinds)
     )
 
 
