@@ -362,7 +362,9 @@ def test_answered_conversation_stays(store: MemoryStore, clock: TestClock) -> No
     service.route(TENANT, routing("c1"), by="widget")
     holder = store.get_routing(TENANT, "c1").agent
     clock.advance(minutes=1)
-    assert service.answered(TENANT, "c1", by=str(holder)).answered
+    answered = service.answered(TENANT, "c1", by=str(holder))
+    assert answered.answered
+    assert answered == store.get_routing(TENANT, "c1")  # the routing as committed
     clock.advance(minutes=5)
     worker.tick(TENANT)
     assert store.get_routing(TENANT, "c1").agent == holder

@@ -93,6 +93,24 @@ def test_a_tenant_without_assignment_settings_does_not_route() -> None:
     assert caught.value.field == "route"
 
 
+@pytest.mark.parametrize("size", [0, -1, True, 1.5, "10"])
+def test_an_engine_refuses_a_cache_size_that_is_not_a_positive_int(size: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Engine(cached_records=size)  # type: ignore[arg-type]
+    assert caught.value.field == "cached_records"
+
+
+def test_an_engine_keeps_as_many_snapshots_as_it_is_told() -> None:
+    from cxflow.app.records import RecordCache
+    from cxflow.testing import sample_task
+
+    cache = Engine(cached_records=2).records
+    assert isinstance(cache, RecordCache)
+    for n in range(3):
+        cache.put("db", TENANT, sample_task(task_id=f"t{n}"))
+    assert len(cache) == 2
+
+
 def test_a_hand_built_service_refuses_to_route() -> None:
     service = ConversationService(MemoryStore(), TestClock(START))
     with pytest.raises(ValidationError, match="engine"):

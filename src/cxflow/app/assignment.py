@@ -422,8 +422,14 @@ class AssignmentService(WritesThrough):
             if work.scheduler.holder(conversation_id) is None:
                 raise ValidationError("conversation_id", f"{conversation_id!r} is waiting")
 
-        self._run(tenant, op, by=by, answered=(conversation_id,))
-        return self.store.get_routing(tenant, conversation_id)
+        by = v.actor(by)
+        _, committed = self._writer.execute(
+            tenant, lambda unit: self.stage(unit, op, by=by, answered=(conversation_id,))
+        )
+        for routing in committed.routings:
+            if routing.conversation_id == conversation_id:
+                return routing
+        return self.store.get_routing(tenant, conversation_id)  # answered already
 
     # -- timers -------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from cxflow.app.assignment import (
 from cxflow.app.conversations import ConversationService
 from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.assignment import AssignmentSync
-from cxflow.app.records import RecordCache
+from cxflow.app.records import MAX_RECORDS, RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.app.tasks import TaskService
 from cxflow.app.unit import EventSink, Writer
@@ -82,7 +82,9 @@ class Engine:
     an unchanged tenant: a changed ``assignment`` rebuilds that tenant's
     scheduler). ``timer_handlers`` adds the host's own timer kinds to the ones
     the engine plans. ``worker_id`` names this process's timer claims
-    (default: a random id per engine).
+    (default: a random id per engine). ``cached_records``: how many committed
+    task and conversation snapshots the engine keeps for its write paths to
+    start from (``cxflow.app.records``; the least recently used go first).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Engine:
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=1),
         new_id: Callable[[], str] | None = None,
+        cached_records: int = MAX_RECORDS,
     ) -> None:
         if not isinstance(settings, TenantSettings) and not callable(settings):
             raise ValidationError("settings", "expected TenantSettings or a callable")
@@ -113,7 +116,7 @@ class Engine:
         self._new_id = new_id if new_id is not None else (lambda: uuid.uuid4().hex)
         self.schedulers = SchedulerCache()
         """The in-memory assignment schedulers, shared by every session."""
-        self.records = RecordCache()
+        self.records = RecordCache(v.check_int(cached_records, "cached_records", 1))
         """The committed task and conversation snapshots the write paths may
         start from (stores with ``RecordScope``; see ``cxflow.app.records``)."""
 
