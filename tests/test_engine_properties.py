@@ -11,7 +11,10 @@ after every step, that tasks of the four services never disagree:
 - the scheduler in memory matches the store (a scheduler rebuilt from the
   store holds the same conversations);
 - no free online agent idles while a conversation it could take waits;
-- the outbox holds each committed event once, in the order the sink saw.
+- the outbox holds each committed event once, in the order the sink saw;
+- every conversation's auto-close and SLA timers are pending exactly when
+  its state wants them, at the deadline it wants (the reactors kept them in
+  line whatever path changed it: a host call, a fire, assignment).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from cxflow import (
     AssignmentSettings,
     AuthorKind,
     AutoClosePolicy,
+    BusinessCalendar,
     ConversationSettings,
     ConversationState,
     CxflowError,
@@ -36,9 +40,14 @@ from cxflow import (
     NotFound,
     Presence,
     RetryPolicy,
+    SlaPolicy,
+    SlaRule,
+    SlaTargets,
     TenantSettings,
     TestClock,
 )
+from cxflow.app.reactors.sla import sla_timer_id
+from cxflow.conversations import autoclose
 
 TENANT = "acme"
 T0 = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
@@ -47,7 +56,21 @@ SETTINGS = TenantSettings(
     conversations=ConversationSettings(
         autoclose=AutoClosePolicy(
             agent_silence=timedelta(minutes=30), customer_silence=timedelta(minutes=20)
-        )
+        ),
+        sla=SlaPolicy(
+            id="chat",
+            calendar=BusinessCalendar.always("UTC"),
+            rules=[
+                SlaRule(
+                    targets=SlaTargets(
+                        first_response=timedelta(minutes=10),
+                        next_response=timedelta(minutes=15),
+                        resolution=timedelta(hours=1),
+                    )
+                )
+            ],
+            warn_before=timedelta(minutes=2),
+        ),
     ),
     assignment=AssignmentSettings(no_answer_after=timedelta(minutes=5)),
 )
@@ -208,6 +231,30 @@ class EngineMachine(RuleBasedStateMachine):
         for state in scheduler.agents():
             if state.agent.presence is Presence.ONLINE:
                 assert len(scheduler.held_by(state.id)) >= state.agent.capacity, state.id
+
+    @invariant()
+    def timers_follow_the_conversations(self) -> None:
+        if not hasattr(self, "store"):
+            return
+        policy = SETTINGS.conversations.autoclose
+        assert policy is not None
+
+        def pending_at(timer_id: str) -> datetime | None:
+            try:
+                timer = self.store.get_timer(TENANT, timer_id)
+            except NotFound:
+                return None
+            return timer.deadline if timer.pending else None
+
+        for cid in self.opened:
+            conversation = self.store.get_conversation(TENANT, cid)
+            due = autoclose.due(policy, conversation)
+            assert pending_at(autoclose.autoclose_timer_id(cid)) == (
+                None if due is None else due.deadline
+            ), cid
+            for clock in conversation.sla:
+                wanted = clock.next_instant
+                assert pending_at(sla_timer_id(clock.metric, cid)) == wanted, (cid, clock)
 
     @invariant()
     def outbox_is_what_was_published(self) -> None:
