@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -113,3 +114,54 @@ def test_opening_under_a_host_id_reads_the_id_and_the_customer_in_one_statement(
         )
     assert len(SqlStore(engine).read_events(TENANT, limit=100)) == 1
     engine.dispose()
+
+
+def test_a_decision_on_many_conversations_reads_them_in_one_statement(tmp_path: Path) -> None:
+    """An agent going offline sends every conversation they held back to the
+    queue; keeping those conversations' assignees in step reads them all at
+    once (in a process that has not cached them: a second engine)."""
+    from cxflow import Agent, AssignmentSettings, Presence, TenantSettings
+
+    engine = sqlite_engine(tmp_path / "offline.db")
+    SqlStore(engine).create_schema()
+    cxflow_engine = Engine(
+        settings=TenantSettings(assignment=AssignmentSettings()), clock=TestClock(T0)
+    )
+    session = cxflow_engine.session(SqlStore(engine))
+    session.assignment.save_agent(
+        TENANT, Agent(id="mina", capacity=3, presence=Presence.ONLINE), by="mina"
+    )
+    for n in range(3):
+        session.conversations.open_conversation(
+            TENANT, customer_id=f"k{n}", channel="web", by="k", conversation_id=f"c{n}"
+        )
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute",
+        lambda conn, cursor, statement, *rest: statements.append(statement),
+    )
+    other = Engine(settings=TenantSettings(assignment=AssignmentSettings()), clock=TestClock(T0))
+    other.session(SqlStore(engine)).assignment.set_presence(
+        TENANT, "mina", Presence.OFFLINE, by="mina"
+    )
+    reads = [s for s in statements if "FROM cxflow_conversations" in s]
+    assert len(reads) == 1
+    for n in range(3):
+        assert SqlStore(engine).get_conversation(TENANT, f"c{n}").assignee is None
+    engine.dispose()
+
+
+def test_a_unit_prefetches_more_than_one_batch_holds(store: Any) -> None:
+    """More ids than ``MAX_BATCH`` are read in batches, each of them found."""
+    from cxflow.app.unit import UnitOfWork
+
+    ids = [f"c-{n}" for n in range(MAX_BATCH + 20)]
+    base = sample_conversation()
+    store.commit(
+        TENANT,
+        ChangeSet(conversations=tuple(attrs.evolve(base, id=cid) for cid in ids)),
+    )
+    work = UnitOfWork(TENANT, T0, store)
+    work.prefetch(conversations=[*ids, "c-missing"])
+    assert all(work.stored_conversation(cid) is not None for cid in ids)
+    assert work.stored_conversation("c-missing") is None

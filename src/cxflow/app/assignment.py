@@ -738,6 +738,8 @@ class AssignmentService(WritesThrough):
         if self._sync_always or (
             work.settings.sync_conversations and self._conversation_store is not None
         ):
+            # One round trip for them all where the store batches reads.
+            unit.prefetch(conversations=[record.conversation_id for record in routings])
             for record in routings:
                 conversation = unit.conversation(record.conversation_id)
                 if conversation is None:

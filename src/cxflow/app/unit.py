@@ -37,6 +37,7 @@ from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.storage.protocols import (
+    MAX_BATCH,
     BatchReads,
     ChangeSet,
     ChangeWriter,
@@ -228,9 +229,10 @@ class UnitOfWork:
         keys += [
             ("customer", c) for c in customers if type(c) is str and c not in self._customers
         ]
-        if not keys:
-            return
-        found = cast(BatchReads, self.store).get_records(self.tenant, keys)
+        found: dict[RecordKey, Any] = {}
+        store = cast(BatchReads, self.store)
+        for start in range(0, len(keys), MAX_BATCH):
+            found.update(store.get_records(self.tenant, keys[start : start + MAX_BATCH]))
         for kind, record_id in keys:
             record = found.get((kind, record_id))
             if kind == "customer":
