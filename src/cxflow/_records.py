@@ -10,6 +10,20 @@ from attrs import AttrsInstance
 _R = TypeVar("_R", bound=AttrsInstance)
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_T = TypeVar("_T")
+
+
+def open_copy(record: _T, **changes: Any) -> _T:
+    """A copy of a ``Task`` or ``Conversation`` (attrs classes that keep a
+    ``__dict__``, every field an immutable value, so a shallow copy shares
+    nothing that can change), with ``changes`` set without validation (only
+    values taken from validated records)."""
+    clone: _T = object.__new__(type(record))
+    state = clone.__dict__
+    state.update(record.__dict__)
+    if changes:
+        state.update(changes)
+    return clone
 
 
 def replace_trusted(record: _R, **changes: Any) -> _R:

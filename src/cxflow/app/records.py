@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from typing import TypeVar
 
+from cxflow._records import open_copy
 from cxflow.conversations.model import Conversation
 from cxflow.flows.model import Flow
 from cxflow.tasks.model import Task
@@ -35,18 +36,9 @@ Snapshot = Task | Conversation
 """What the cache keeps: records the write paths read before changing them."""
 
 _S = TypeVar("_S", Task, Conversation)
-_R = TypeVar("_R")
 
 MAX_RECORDS = 10_000
 """Snapshots kept per engine; the least recently used go first."""
-
-
-def _copy(record: _R) -> _R:
-    """A copy sharing nothing that can change (every field holds an immutable
-    value; the records themselves are mutable attrs classes)."""
-    copy = object.__new__(type(record))
-    copy.__dict__.update(record.__dict__)
-    return copy
 
 
 class RecordCache:
@@ -74,12 +66,12 @@ class RecordCache:
                 return None
             self._records.move_to_end(key)
         assert isinstance(found, kind)
-        return _copy(found)
+        return open_copy(found)
 
     def put(self, scope: object, tenant: str, record: Snapshot) -> None:
         """Keep a copy of ``record`` unless a later version is kept already."""
         key = (scope, tenant, type(record), record.id)
-        kept = _copy(record)
+        kept = open_copy(record)
         with self._lock:
             found = self._records.get(key)
             if isinstance(found, Task | Conversation) and found.version > record.version:

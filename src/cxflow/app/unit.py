@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from cxflow import _validate as v
-from cxflow._records import replace_trusted
+from cxflow._records import open_copy, replace_trusted
 from cxflow.app.records import RecordCache
 from cxflow.app.retry import RetryPolicy
 from cxflow.assignment.model import Routing
@@ -54,7 +54,7 @@ from cxflow.storage.protocols import (
 from cxflow.tasks.model import Task
 from cxflow.timers.model import Timer, plan_timer
 
-__all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer", "WritesThrough"]
+__all__ = ["EventSink", "Reactor", "UnitOfWork", "Writer", "WritesThrough", "as_committed"]
 
 log = logging.getLogger("cxflow.engine")
 
@@ -478,15 +478,24 @@ class UnitOfWork:
                 callback()
 
 
+def as_committed(record: _Snap, changes: ChangeSet) -> _Snap:
+    """``record`` as ``changes`` wrote it: the unit's reactors may have changed
+    the snapshot its command returned (SLA clocks, an assignee)."""
+    written: tuple[_Snap, ...] = (
+        changes.tasks if isinstance(record, Task) else changes.conversations  # type: ignore[assignment]
+    )
+    for found in written:
+        if found.id == record.id:
+            return found
+    return record
+
+
 def _put(staged: dict[str, _Snap], record: _Snap) -> _Snap:
     """Stage ``record`` in ``staged``: a later snapshot of one staged already
     replaces it at the staged version (one write per record and unit)."""
     found = staged.get(record.id)
     if found is not None and record.version != found.version:
-        new = object.__new__(type(record))
-        new.__dict__.update(record.__dict__)
-        new.__dict__["version"] = found.version
-        record = new
+        record = open_copy(record, version=found.version)
     staged[record.id] = record
     return record
 

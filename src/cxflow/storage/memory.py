@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from cxflow._records import replace_trusted
+from cxflow._records import open_copy, replace_trusted
 from cxflow._validate import check_duration, check_id, check_instant, check_name, shown
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
@@ -171,7 +171,7 @@ class MemoryStore:
             data = self._tenant(tenant).tasks.get(check_id(task_id, "task_id"))
         if data is None:
             raise NotFound("task", task_id)
-        return _open_copy(data)
+        return open_copy(data)
 
     def query_tasks(self, tenant: str, query: TaskQuery) -> Page:
         require_tenant(tenant)
@@ -179,7 +179,7 @@ class MemoryStore:
             raise ValidationError("query", "expected a TaskQuery")
         with self._lock:
             rows = list(self._tenant(tenant).tasks.values())
-        return query.apply(map(_open_copy, rows))
+        return query.apply(map(open_copy, rows))
 
     # -- conversations and customers -----------------------------------------------
 
@@ -190,7 +190,7 @@ class MemoryStore:
             )
         if data is None:
             raise NotFound("conversation", conversation_id)
-        return _open_copy(data)
+        return open_copy(data)
 
     def query_conversations(self, tenant: str, query: ConversationQuery) -> list[Conversation]:
         require_tenant(tenant)
@@ -198,7 +198,7 @@ class MemoryStore:
             raise ValidationError("query", "expected a ConversationQuery")
         with self._lock:
             rows = list(self._tenant(tenant).conversations.values())
-        return query.apply(map(_open_copy, rows))
+        return query.apply(map(open_copy, rows))
 
     def get_customer(self, tenant: str, customer_id: str) -> Customer:
         with self._lock:
@@ -407,15 +407,6 @@ def _all(values: Sequence[object], kind: type[_R], field: str) -> Sequence[_R]:
     return values  # type: ignore[return-value]  # each one checked above
 
 
-def _open_copy(record: _S) -> _S:
-    """A copy of a ``Task`` or ``Conversation``: attrs classes that keep a
-    ``__dict__`` and allow attribute assignment, whose every field holds an
-    immutable value, so a shallow copy shares nothing that can change."""
-    clone: _S = object.__new__(type(record))
-    clone.__dict__.update(record.__dict__)
-    return clone
-
-
 def _agent_copy(agent: Agent) -> Agent:
     """A copy of ``agent`` with its own ``skills`` and ``channel_capacity``
     dicts (its other fields are immutable); built without re-validating."""
@@ -440,8 +431,8 @@ def _by_conversation(record: Any) -> str:
 _RecordKind = tuple[str, type[Any], str, Callable[[Any], str], Callable[[Any], Any]]
 
 _RECORD_KINDS: tuple[_RecordKind, ...] = (
-    ("tasks", Task, "task", _by_id, _open_copy),
-    ("conversations", Conversation, "conversation", _by_id, _open_copy),
+    ("tasks", Task, "task", _by_id, open_copy),
+    ("conversations", Conversation, "conversation", _by_id, open_copy),
     ("customers", Customer, "customer", _by_id, _shared),
     ("timers", Timer, "timer", _by_id, _shared),
     ("agents", Agent, "agent", _by_id, _agent_copy),
