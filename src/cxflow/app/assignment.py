@@ -422,10 +422,7 @@ class AssignmentService(WritesThrough):
             if work.scheduler.holder(conversation_id) is None:
                 raise ValidationError("conversation_id", f"{conversation_id!r} is waiting")
 
-        by = v.actor(by)
-        _, committed = self._writer.execute(
-            tenant, lambda unit: self.stage(unit, op, by=by, answered=(conversation_id,))
-        )
+        _, committed = self._run_committed(tenant, op, by=by, answered=(conversation_id,))
         for routing in committed.routings:
             if routing.conversation_id == conversation_id:
                 return routing
@@ -598,11 +595,21 @@ class AssignmentService(WritesThrough):
         answered: Collection[str] = (),
     ) -> list[Decision]:
         """Run ``op`` on the tenant's scheduler in a unit of work of its own."""
+        return self._run_committed(tenant, op, by=by, answered=answered)[0]
+
+    def _run_committed(
+        self,
+        tenant: str,
+        op: _Op,
+        *,
+        by: str,
+        answered: Collection[str] = (),
+    ) -> tuple[list[Decision], ChangeSet]:
+        """``_run``, also returning what the unit committed."""
         by = v.actor(by)
-        decisions, _ = self._writer.execute(
+        return self._writer.execute(
             tenant, lambda unit: self.stage(unit, op, by=by, answered=answered)
         )
-        return decisions
 
     def stage(
         self,

@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 import attrs
 
 from cxflow import _validate as v
+from cxflow._records import open_copy
 from cxflow.app.reactors import sla as sla_reactor
 from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.sla import SLA_TIMER_KIND, sla_timer_id
 from cxflow.app.reactors.timers import TRIGGER_TIMER_KIND
-from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough, as_committed
 from cxflow.app.worker import TimerHandler, UnitTimerHandler, settled
 from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, ensure_aware
@@ -111,11 +112,7 @@ class ConversationService(WritesThrough):
         self._settings = settings
         self._use_writer(
             store, clock, sink, writer,
-            reactors=lambda: timekeeping(
-                conversation_sla=lambda tenant: self.settings(tenant).sla,
-                triggers=lambda tenant: self.settings(tenant).triggers,
-                autoclose=lambda tenant: self.settings(tenant).autoclose,
-            ),
+            reactors=lambda: timekeeping(conversations=self.settings),
         )
         self._new_id = new_id
         self._routing = routing
@@ -165,7 +162,7 @@ class ConversationService(WritesThrough):
             return after
 
         result, committed = self._writer.execute(tenant, build)
-        return _latest(committed.conversations, result)
+        return as_committed(result, committed)
 
     # -- customers ------------------------------------------------------------------
 
@@ -305,7 +302,7 @@ class ConversationService(WritesThrough):
             return conversation
 
         result, committed = self._writer.execute(tenant, build)
-        return _latest(committed.conversations, result)
+        return as_committed(result, committed)
 
     def record_message(
         self,
@@ -455,10 +452,7 @@ class ConversationService(WritesThrough):
         """Handlers for a hand-built ``TimerWorker``: auto-close, SLA and
         trigger timers (each returns its fire's changes with this service's
         reactors applied)."""
-        return {
-            kind: settled(self._writer, handler)
-            for kind, handler in self.unit_timer_handlers().items()
-        }
+        return settled(self._writer, self.unit_timer_handlers())
 
     def unit_timer_handlers(self) -> dict[str, UnitTimerHandler]:
         """The same handlers, staging on the fire's unit of work (a
@@ -493,7 +487,7 @@ class ConversationService(WritesThrough):
                 subject=sla_reactor.CONVERSATION, subject_id=conversation.id,
             )
             if fired is not None:
-                updated = attrs.evolve(
+                updated = open_copy(
                     conversation, sla=fired[0], updated_at=unit.at,
                     version=conversation.version + 1,
                 )
@@ -529,10 +523,3 @@ class ConversationService(WritesThrough):
             )
             return
 
-
-def _latest(written: Iterable[Conversation], conversation: Conversation) -> Conversation:
-    """``conversation`` as committed (a reactor may have changed it further)."""
-    for record in written:
-        if record.id == conversation.id:
-            return record
-    return conversation

@@ -183,9 +183,7 @@ class Session:
             *timekeeping(
                 task_sla=self.tasks.sla_policy,
                 flow=self.tasks._flow,
-                conversation_sla=lambda tenant: engine.settings(tenant).conversations.sla,
-                triggers=lambda tenant: engine.settings(tenant).conversations.triggers,
-                autoclose=lambda tenant: engine.settings(tenant).conversations.autoclose,
+                conversations=lambda tenant: engine.settings(tenant).conversations,
             ),
             AssignmentSync(self.assignment, engine.routes),
         )

@@ -24,7 +24,7 @@ from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.overdue import OVERDUE_TIMER_KIND, overdue_timer_id
 from cxflow.app.reactors.sla import TASK_SLA_TIMER_KIND, task_sla_timer_id
 from cxflow.app.records import RecordCache
-from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough, as_committed
 from cxflow.app.worker import TimerHandler, UnitTimerHandler, settled
 from cxflow.clock import Clock
 from cxflow.errors import ConflictError, NotFound, ValidationError
@@ -148,7 +148,7 @@ class TaskService(WritesThrough):
             unit.stage_task(updated, before=task, events=events)
             return updated
 
-        return _latest(*self._writer.execute(tenant, build))
+        return as_committed(*self._writer.execute(tenant, build))
 
     def sla_policy(self, tenant: str) -> SlaPolicy | None:
         """The task SLA policy in force for ``tenant`` (``None``: no task SLA)."""
@@ -159,10 +159,7 @@ class TaskService(WritesThrough):
         first instant after a task's due date, and the task SLA's warning and
         breach (each returns its fire's changes with this service's reactors
         applied)."""
-        return {
-            kind: settled(self._writer, handler)
-            for kind, handler in self.unit_timer_handlers().items()
-        }
+        return settled(self._writer, self.unit_timer_handlers())
 
     def unit_timer_handlers(self) -> dict[str, UnitTimerHandler]:
         """The same handlers, staging on the fire's unit of work (a
@@ -354,7 +351,7 @@ class TaskService(WritesThrough):
             unit.stage_task(task, before=None, events=events)
             return task
 
-        return _latest(*self._writer.execute(tenant, build))
+        return as_committed(*self._writer.execute(tenant, build))
 
     def _task_exists(self, tenant: str, task_id: str) -> bool:
         try:
@@ -559,7 +556,7 @@ class TaskService(WritesThrough):
 
             updated, committed = self._writer.execute(tenant, build)
             if updated is not None:
-                marked.append(_latest(updated, committed))
+                marked.append(as_committed(updated, committed))
         return marked
 
     # -- views ---------------------------------------------------------------------
@@ -574,10 +571,3 @@ class TaskService(WritesThrough):
         flow = self.store.get_flow(tenant, flow_id)
         return build_board(flow, self._all_tasks(tenant, TaskQuery(flow_id=flow_id)))
 
-
-def _latest(task: Task, committed: ChangeSet) -> Task:
-    """``task`` as committed (a reactor may have changed it further)."""
-    for record in committed.tasks:
-        if record.id == task.id:
-            return record
-    return task

@@ -44,23 +44,26 @@ UnitTimerHandler = Callable[[UnitOfWork, Timer], None]
 (``unit.at`` is the fire's instant)."""
 
 
-def settled(writer: Writer, handler: UnitTimerHandler) -> TimerHandler:
-    """``handler`` in the classic shape, for a worker with a writer of its own:
-    it stages on a scratch unit (with the fire staged), ``writer``'s reactors
-    follow, and the result is returned without the fired timer version (the
-    worker writes that one itself)."""
+def settled(writer: Writer, handlers: Mapping[str, UnitTimerHandler]) -> dict[str, TimerHandler]:
+    """``handlers`` in the classic shape, for a worker with a writer of its
+    own: each stages on a scratch unit (with the fire staged), ``writer``'s
+    reactors follow, and the result is returned without the fired timer
+    version (the worker writes that one itself)."""
 
-    def run(tenant: str, timer: Timer, at: datetime) -> ChangeSet:
-        fired = timer.fired(at)
+    def classic(handler: UnitTimerHandler) -> TimerHandler:
+        def run(tenant: str, timer: Timer, at: datetime) -> ChangeSet:
+            fired = timer.fired(at)
 
-        def stage(unit: UnitOfWork) -> None:
-            unit.add(ChangeSet(timers=(fired,)))
-            handler(unit, timer)
+            def stage(unit: UnitOfWork) -> None:
+                unit.add(ChangeSet(timers=(fired,)))
+                handler(unit, timer)
 
-        changes = writer.react(tenant, at, stage)
-        return attrs.evolve(changes, timers=tuple(t for t in changes.timers if t is not fired))
+            changes = writer.react(tenant, at, stage)
+            return attrs.evolve(changes, timers=tuple(t for t in changes.timers if t is not fired))
 
-    return run
+        return run
+
+    return {kind: classic(handler) for kind, handler in handlers.items()}
 
 
 def _on_unit(handler: TimerHandler) -> UnitTimerHandler:

@@ -24,12 +24,14 @@ rules engine will be one more reactor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cxflow.app.reactors.autoclose import AutoClose
-from cxflow.app.reactors.autoclose import PolicyOf as AutoClosePolicyOf
 from cxflow.app.reactors.overdue import Overdue
 from cxflow.app.reactors.sla import FlowOf, PolicyOf, SlaClocks
-from cxflow.app.reactors.timers import TimerPlanning, TriggersOf
+from cxflow.app.reactors.timers import TimerPlanning
 from cxflow.app.unit import Reactor
+from cxflow.conversations.settings import ConversationSettings
 
 __all__ = ["timekeeping"]
 
@@ -38,17 +40,16 @@ def timekeeping(
     *,
     task_sla: PolicyOf | None = None,
     flow: FlowOf | None = None,
-    conversation_sla: PolicyOf | None = None,
-    triggers: TriggersOf | None = None,
-    autoclose: AutoClosePolicyOf | None = None,
+    conversations: Callable[[str], ConversationSettings] | None = None,
 ) -> tuple[Reactor, ...]:
     """Reactors 1 to 4 in their order, reading the tenants' policies through
-    the callables given (a kind left out has no policy)."""
-    reactors: list[Reactor] = [
-        SlaClocks(tasks=task_sla, conversations=conversation_sla, flow=flow),
-        TimerPlanning(triggers=triggers),
-    ]
-    if autoclose is not None:
-        reactors.append(AutoClose(autoclose))
-    reactors.append(Overdue())
-    return tuple(reactors)
+    ``task_sla`` and ``conversations`` (left out: that kind has none)."""
+    if conversations is None:
+        return (SlaClocks(tasks=task_sla, flow=flow), TimerPlanning(), Overdue())
+    settings = conversations
+    return (
+        SlaClocks(tasks=task_sla, conversations=lambda tenant: settings(tenant).sla, flow=flow),
+        TimerPlanning(triggers=lambda tenant: settings(tenant).triggers),
+        AutoClose(lambda tenant: settings(tenant).autoclose),
+        Overdue(),
+    )

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-import attrs
-
+from cxflow._records import open_copy
 from cxflow.app.unit import UnitOfWork
 from cxflow.clock import duration_us
 from cxflow.conversations.model import Conversation
@@ -37,7 +36,7 @@ from cxflow.flows.model import Flow
 from cxflow.tasks.model import Task
 from cxflow.timers import sla as clocks
 from cxflow.timers.model import subject_timer_id
-from cxflow.timers.sla import SlaClock, SlaMetric, SlaPolicy
+from cxflow.timers.sla import SlaChange, SlaClock, SlaMetric, SlaPolicy
 
 __all__ = [
     "SLA_TIMER_KIND",
@@ -184,13 +183,9 @@ class SlaClocks:
     ) -> None:
         before = unit.stored_conversation(after.id)
         synced, changes = clocks.sync_clocks(policy, before, after, unit.at)
-        if not changes:
-            return
-        unit.put_conversation(attrs.evolve(after, sla=synced))
-        unit.emit(
-            clock_event(c.change, c.clock, subject=CONVERSATION, subject_id=after.id, at=unit.at)
-            for c in changes
-        )
+        if changes:
+            unit.put_conversation(open_copy(after, sla=synced))
+            _emit(unit, CONVERSATION, after.id, changes)
 
     def _sync_task(self, unit: UnitOfWork, policy: SlaPolicy, after: Task) -> None:
         before = unit.stored_task(after.id)
@@ -206,13 +201,9 @@ class SlaClocks:
             after_deleted=after.deleted,
             at=unit.at,
         )
-        if not changes:
-            return
-        unit.put_task(attrs.evolve(after, sla=synced))
-        unit.emit(
-            clock_event(c.change, c.clock, subject=TASK, subject_id=after.id, at=unit.at)
-            for c in changes
-        )
+        if changes:
+            unit.put_task(open_copy(after, sla=synced))
+            _emit(unit, TASK, after.id, changes)
 
     def _kinds(self, unit: UnitOfWork, task: Task) -> Mapping[str, str]:
         flow = unit.staged_flow(task.flow_id, task.flow_version)
@@ -221,3 +212,11 @@ class SlaClocks:
                 raise TypeError("SlaClocks needs flow= to follow task SLA clocks")
             flow = self._flow(unit.tenant, task.flow_id, task.flow_version)
         return compile_flow(flow).kind_values
+
+
+def _emit(unit: UnitOfWork, subject: str, subject_id: str, changes: list[SlaChange]) -> None:
+    """Stage the event of each clock change of one subject."""
+    unit.emit(
+        clock_event(c.change, c.clock, subject=subject, subject_id=subject_id, at=unit.at)
+        for c in changes
+    )
