@@ -34,7 +34,7 @@ import attrs
 
 from cxflow import _validate as v
 from cxflow._records import replace_trusted
-from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough
+from cxflow.app.unit import EventSink, UnitOfWork, Writer, WritesThrough, trusted_changes
 from cxflow.app.worker import TimerHandler
 from cxflow.assignment.model import Agent, Presence, Routing
 from cxflow.assignment.scheduler import Decision, Explanation, Scheduler
@@ -771,7 +771,7 @@ class AssignmentService(WritesThrough):
                 )
             )
         moved = bool(agent_records or routings or work.finished)
-        return ChangeSet(
+        return trusted_changes(
             agents=tuple(agent_records),
             routings=tuple(routings),
             finished_routings=tuple(work.finished),

@@ -439,10 +439,7 @@ class UnitOfWork:
         if self._sole is not None:
             return self._sole
         parts = self._parts
-        # Built without the constructor's converters: every part is a list of
-        # records staged through this unit, made tuples here.
-        return replace_trusted(
-            _NO_CHANGES,
+        return trusted_changes(
             flows=tuple(parts["flows"]),
             tasks=tuple(self._tasks.values()),
             conversations=tuple(self._conversations.values()),
@@ -476,6 +473,13 @@ class UnitOfWork:
         finally:
             for callback in self._on_finish:
                 callback()
+
+
+def trusted_changes(**parts: Any) -> ChangeSet:
+    """A ``ChangeSet`` of ``parts`` built without the constructor's converters:
+    only for tuples of records this package built or validated (a hot path
+    builds one per call)."""
+    return replace_trusted(_NO_CHANGES, **parts)
 
 
 def as_committed(record: _Snap, changes: ChangeSet) -> _Snap:
