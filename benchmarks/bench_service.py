@@ -42,8 +42,12 @@ machine; compare the ratios.
    against ``cxflow.tasks.commands.move_task`` on the same tasks and flow
    version, one move of every task per round, both sides at the same history
    length in each round; the stored tasks must equal the pure snapshots
-   (checked). Times are CPU time of this process (``time.process_time``), so
-   time lost to other processes on a shared machine is not counted. The ratio
+   (checked). A third side writes the same moves by hand against a second
+   ``MemoryStore`` (``get_task``, the command, ``commit`` of its task and
+   events: no unit of work, reactors or timers), the best simple
+   alternative and the floor of what the store itself costs. Times are CPU
+   time of this process (``time.process_time``), so time lost to other
+   processes on a shared machine is not counted. The ratio
    of a path is the service's best round over the pure side's best round
    (noise only ever adds time, so the best round is the least disturbed);
    the median over rounds of (service time / pure time) in the same round is
@@ -423,6 +427,12 @@ def measure_task_moves(world: World) -> dict[str, Any]:
     clock = time.process_time
     pure_times: list[float] = []
     service_times: list[float] = []
+    hand_times: list[float] = []
+    # The best simple alternative: the same moves written by hand against a
+    # store's protocol (read, command, commit), with no unit of work, reactors
+    # or timers.
+    by_hand = MemoryStore()
+    by_hand.commit(TASKS, ChangeSet(tasks=[attrs.evolve(task, version=1) for task in snapshots]))
     gc.collect()
     gc.freeze()
     for round_number in range(sizes.task_rounds):
@@ -443,10 +453,19 @@ def measure_task_moves(world: World) -> dict[str, Any]:
                 move(TASKS, task_id, target, by="agent")
             service_times.append(clock() - start)
 
-        sides: list[Callable[[], None]] = [run_pure, run_service]
-        if round_number % 2:
-            sides.reverse()
-        for side in sides:
+        def run_by_hand(target: str = target, now: datetime = now) -> None:
+            get, commit = by_hand.get_task, by_hand.commit
+            start = clock()
+            for task_id in ids:
+                updated, events = move_task(
+                    get(TASKS, task_id), flow, target, by="agent", at=now
+                )
+                commit(TASKS, ChangeSet(tasks=(updated,), events=events))
+            hand_times.append(clock() - start)
+
+        sides: list[Callable[[], None]] = [run_pure, run_service, run_by_hand]
+        shift = round_number % len(sides)
+        for side in sides[shift:] + sides[:shift]:
             side()
     gc.unfreeze()
     same = all(
@@ -457,8 +476,10 @@ def measure_task_moves(world: World) -> dict[str, Any]:
         "per_op": {
             "pure_move": _summary(pure_times, len(ids)),
             "service_move": _summary(service_times, len(ids)),
+            "by_hand_move": _summary(hand_times, len(ids)),
         },
         "ratio_service_vs_pure": _ratios(service_times, pure_times),
+        "ratio_by_hand_vs_pure": _ratios(hand_times, pure_times),
         "history_length_at_end": len(snapshots[0].history),
         "same_tasks": same,
     }
@@ -1347,12 +1368,18 @@ def render(result: dict[str, Any]) -> str:
         ),
     ]
     t_pure, t_service = tasks["per_op"]["pure_move"], tasks["per_op"]["service_move"]
+    t_hand = tasks["per_op"]["by_hand_move"]
     lines += [
         f"| `tasks.move_task` vs `commands.move_task` ({w['tasks']:,} tasks) "
         f"| {t_pure['us_best']} / {t_pure['us_median']} "
         f"| {t_service['us_best']} / {t_service['us_median']} "
         f"| {tasks['ratio_service_vs_pure']['best']}x "
         f"({tasks['ratio_service_vs_pure']['median_round']}x) |",
+        f"| by hand on a `MemoryStore` (`get_task`, the command, `commit`) vs "
+        f"`commands.move_task` | {t_pure['us_best']} / {t_pure['us_median']} "
+        f"| {t_hand['us_best']} / {t_hand['us_median']} "
+        f"| {tasks['ratio_by_hand_vs_pure']['best']}x "
+        f"({tasks['ratio_by_hand_vs_pure']['median_round']}x) |",
         "",
         f"Both assignment tenants ended in exactly the pure scheduler's state: "
         f"{'yes' if a['same_decisions'] and a['same_state_at_start'] else '**NO**'}; "
