@@ -103,7 +103,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,7 +130,9 @@ from cxflow import (
     TenantSettings,
     TestClock,
 )
+from cxflow.app.unit import UnitOfWork
 from cxflow.assignment import Agent
+from cxflow.events import Event
 from cxflow.tasks.commands import move_task
 
 NAME = "service"
@@ -152,6 +154,7 @@ TARGET_MOVE_RATIO = 3.0
 TARGET_ASSIGNMENT_RATIO = 5.0
 TARGET_ROUND_TRIPS = 3
 TARGET_RATE = 1_000
+TARGET_ENVELOPE_RATIO = 1.10
 
 
 class Sizes:
@@ -433,6 +436,11 @@ def measure_task_moves(world: World) -> dict[str, Any]:
     # or timers.
     by_hand = MemoryStore()
     by_hand.commit(TASKS, ChangeSet(tasks=[attrs.evolve(task, version=1) for task in snapshots]))
+    # The envelope's cost: every other round, the same engine moves with the
+    # unit's stamping of envelopes switched off (same store, same tasks).
+    bare_times: list[float] = []
+    pure_with_service: list[float] = []
+    """The pure side's times of the rounds the engine moved with envelopes."""
     gc.collect()
     gc.freeze()
     for round_number in range(sizes.task_rounds):
@@ -446,12 +454,22 @@ def measure_task_moves(world: World) -> dict[str, Any]:
                 snapshots[i] = move_task(task, flow, target, by="agent", at=now)[0]
             pure_times.append(clock() - start)
 
-        def run_service(target: str = target) -> None:
+        # Every target of the cycle is moved to once each way (the targets cost
+        # differently): with, without, ... then without, with, ...
+        bare = (round_number + round_number // len(CYCLE)) % 2 == 1
+
+        def run_service(target: str = target, bare: bool = bare) -> None:
             move = session.tasks.move_task
-            start = clock()
-            for task_id in ids:
-                move(TASKS, task_id, target, by="agent")
-            service_times.append(clock() - start)
+            enveloped = UnitOfWork._enveloped
+            if bare:
+                UnitOfWork._enveloped = _no_envelopes  # type: ignore[method-assign]
+            try:
+                start = clock()
+                for task_id in ids:
+                    move(TASKS, task_id, target, by="agent")
+                (bare_times if bare else service_times).append(clock() - start)
+            finally:
+                UnitOfWork._enveloped = enveloped  # type: ignore[method-assign]
 
         def run_by_hand(target: str = target, now: datetime = now) -> None:
             get, commit = by_hand.get_task, by_hand.commit
@@ -467,6 +485,8 @@ def measure_task_moves(world: World) -> dict[str, Any]:
         shift = round_number % len(sides)
         for side in sides[shift:] + sides[:shift]:
             side()
+        if not bare:
+            pure_with_service.append(pure_times[-1])
     gc.unfreeze()
     same = all(
         session.tasks.get_task(TASKS, task_id) == snapshot
@@ -477,12 +497,19 @@ def measure_task_moves(world: World) -> dict[str, Any]:
             "pure_move": _summary(pure_times, len(ids)),
             "service_move": _summary(service_times, len(ids)),
             "by_hand_move": _summary(hand_times, len(ids)),
+            "service_move_without_envelopes": _summary(bare_times, len(ids)),
         },
-        "ratio_service_vs_pure": _ratios(service_times, pure_times),
+        "ratio_envelopes_vs_none": _ratios(service_times, bare_times),
+        "ratio_service_vs_pure": _ratios(service_times, pure_with_service),
         "ratio_by_hand_vs_pure": _ratios(hand_times, pure_times),
         "history_length_at_end": len(snapshots[0].history),
         "same_tasks": same,
     }
+
+
+def _no_envelopes(_unit: UnitOfWork, events: Sequence[Event]) -> tuple[Event, ...]:
+    """``UnitOfWork._enveloped`` without the envelopes (the bare side above)."""
+    return tuple(events)
 
 
 def measure_session_cost(world: World) -> float:
@@ -1202,6 +1229,9 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     found["task move: engine vs move_task (memory)"] = _target(
         memory["tasks"]["ratio_service_vs_pure"]["best"], TARGET_MOVE_RATIO
     )
+    found["task move: with envelopes vs without (memory)"] = _target(
+        memory["tasks"]["ratio_envelopes_vs_none"]["best"], TARGET_ENVELOPE_RATIO
+    )
     ratios = memory["assignment"]["ratios"]
     for key, label in (
         ("open_conversation_vs_arrive", "route: open_conversation vs Scheduler.arrive (memory)"),
@@ -1369,6 +1399,7 @@ def render(result: dict[str, Any]) -> str:
     ]
     t_pure, t_service = tasks["per_op"]["pure_move"], tasks["per_op"]["service_move"]
     t_hand = tasks["per_op"]["by_hand_move"]
+    t_bare = tasks["per_op"]["service_move_without_envelopes"]
     lines += [
         f"| `tasks.move_task` vs `commands.move_task` ({w['tasks']:,} tasks) "
         f"| {t_pure['us_best']} / {t_pure['us_median']} "
@@ -1380,6 +1411,11 @@ def render(result: dict[str, Any]) -> str:
         f"| {t_hand['us_best']} / {t_hand['us_median']} "
         f"| {tasks['ratio_by_hand_vs_pure']['best']}x "
         f"({tasks['ratio_by_hand_vs_pure']['median_round']}x) |",
+        f"| `tasks.move_task` with event envelopes vs without "
+        f"| {t_bare['us_best']} / {t_bare['us_median']} "
+        f"| {t_service['us_best']} / {t_service['us_median']} "
+        f"| {tasks['ratio_envelopes_vs_none']['best']}x "
+        f"({tasks['ratio_envelopes_vs_none']['median_round']}x) |",
         "",
         f"Both assignment tenants ended in exactly the pure scheduler's state: "
         f"{'yes' if a['same_decisions'] and a['same_state_at_start'] else '**NO**'}; "

@@ -19,7 +19,7 @@ from cxflow import AssignmentSettings, QueuePolicy, TenantSettings
 from cxflow import events as events_module
 from cxflow.assignment import Decision, LeastLoad, RoundRobin, SkillBased
 from cxflow.errors import MoveRefused, NotFound, ValidationError
-from cxflow.events import EVENT_TYPES, Event, TaskCreated
+from cxflow.events import EVENT_TYPES, Envelope, Event, TaskCreated
 from cxflow.flows import (
     MAX_STATUSES,
     Flow,
@@ -238,6 +238,9 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return st.booleans()
     if tp is Material:
         return materials
+    if tp is Envelope:
+        hints = typing.get_type_hints(Envelope)
+        return st.builds(Envelope, *(strategy_for(hints[name]) for name in Envelope._fields))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -319,9 +322,10 @@ def test_every_event_class_round_trips_through_json(cls: type[Event], data: st.D
 @SETTINGS
 @given(any_event)
 def test_event_round_trips(event: Event) -> None:
-    restored = event_from_dict(event_to_dict(event))
+    restored = event_from_dict(via_json(event_to_dict(event)))
     assert type(restored) is type(event)
     assert restored == event
+    assert restored.envelope == event.envelope
 
 
 def test_every_event_class_is_registered_under_a_unique_tag() -> None:

@@ -9,7 +9,7 @@ tag when serialised (see ``cxflow.serialization``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import attrs
 
@@ -19,6 +19,7 @@ from cxflow.tasks.model import Priority
 __all__ = [
     "EVENT_TYPES",
     "AgentAssigned",
+    "Envelope",
     "AgentChanged",
     "AssignmentEvent",
     "AssignmentFinished",
@@ -69,6 +70,32 @@ __all__ = [
 ]
 
 
+class Envelope(NamedTuple):
+    """What the log records about one event besides what happened: set by the
+    engine when it commits the event (``docs/reference/events.md``).
+
+    - ``id``: unique text (a random 128-bit hex command id, a dot, the event's
+      number in its commit), at most 48 characters;
+    - ``subject_kind``, ``subject_id``: the record the event is about
+      (``Event.subject_key``);
+    - ``subject_version``: that record's version as the same commit wrote it,
+      or ``None`` when the commit did not write it;
+    - ``causation_id``: the id of what caused the event: the command (the call
+      that committed it) or, for an event a reactor added in reaction to
+      another, that event's id;
+    - ``correlation_id``: the id shared by everything one outermost call
+      caused: the host's own (``Engine.session(..., correlation_id=...)``, a
+      request id) or, by default, the command id.
+    """
+
+    id: str
+    subject_kind: str
+    subject_id: str
+    subject_version: int | None
+    causation_id: str
+    correlation_id: str
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class Event:
     """Base of all events: when it happened (aware UTC) and who did it.
@@ -79,11 +106,23 @@ class Event:
     and keep a ``__dict__`` instead of slots (a frozen attrs class with a dict
     builds about a third faster): one is created on every change. Code that
     builds events itself must pass values those rules accept.
+
+    ``envelope`` is ``None`` until the engine commits the event, which stores
+    a copy carrying its ``Envelope``. It is not part of what happened: two
+    events that differ only in their envelopes are equal.
     """
 
     type: ClassVar[str] = "event"
     at: datetime
     by: str
+    envelope: Envelope | None = attrs.field(default=None, eq=False, repr=False)
+
+    def subject_key(self) -> tuple[str, str]:
+        """``(kind, id)`` of the record this event is about: ``"flow"``,
+        ``"task"``, ``"conversation"``, ``"customer"``, ``"timer"`` or
+        ``"agent"``. Routing events are about their conversation; SLA events
+        about their ``subject``."""
+        raise NotImplementedError  # pragma: no cover - every concrete event has one
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -96,6 +135,9 @@ class FlowSaved(Event):
     relocated: tuple[tuple[str, str], ...] = ()
     """(old status, new status) pairs used to move live tasks off removed statuses."""
 
+    def subject_key(self) -> tuple[str, str]:
+        return ("flow", self.flow_id)
+
 
 @attrs.frozen(kw_only=True, slots=False)
 class TaskEvent(Event):
@@ -104,6 +146,9 @@ class TaskEvent(Event):
     task_id: str
     flow_id: str
     flow_version: int
+
+    def subject_key(self) -> tuple[str, str]:
+        return ("task", self.task_id)
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -224,6 +269,9 @@ class ConversationEvent(Event):
 
     conversation_id: str
     customer_id: str
+
+    def subject_key(self) -> tuple[str, str]:
+        return ("conversation", self.conversation_id)
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -349,6 +397,9 @@ class CustomerEvent(Event):
 
     customer_id: str
 
+    def subject_key(self) -> tuple[str, str]:
+        return ("customer", self.customer_id)
+
 
 @attrs.frozen(kw_only=True, slots=False)
 class CustomerTagAdded(CustomerEvent):
@@ -387,6 +438,9 @@ class TimerFired(Event):
     deadline: datetime
     handled: bool = True
 
+    def subject_key(self) -> tuple[str, str]:
+        return ("timer", self.timer_id)
+
 
 @attrs.frozen(kw_only=True, slots=False)
 class SlaEvent(Event):
@@ -404,6 +458,9 @@ class SlaEvent(Event):
     target_us: int
     consumed_us: int
     due_at: datetime | None = None
+
+    def subject_key(self) -> tuple[str, str]:
+        return (self.subject, self.subject_id)
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -483,12 +540,18 @@ class AgentChanged(Event):
     skills: tuple[tuple[str, int], ...] = ()
     groups: tuple[str, ...] = ()
 
+    def subject_key(self) -> tuple[str, str]:
+        return ("agent", self.agent_id)
+
 
 @attrs.frozen(kw_only=True, slots=False)
 class AssignmentEvent(Event):
     """Base of events about one conversation's routing."""
 
     conversation_id: str
+
+    def subject_key(self) -> tuple[str, str]:
+        return ("conversation", self.conversation_id)
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -131,9 +131,12 @@ class Engine:
         """Whether ``tenant`` routes its conversations (``settings.assignment`` set)."""
         return self.settings(tenant).assignment is not None
 
-    def session(self, store: Any) -> Session:
-        """A session on ``store`` (bound to the caller's transaction, if any)."""
-        return Session(self, store)
+    def session(self, store: Any, *, correlation_id: str | None = None) -> Session:
+        """A session on ``store`` (bound to the caller's transaction, if any).
+        ``correlation_id`` (an id: a request id, say) becomes the
+        ``Envelope.correlation_id`` of every event the session commits; by
+        default each call's own command id."""
+        return Session(self, store, correlation_id=correlation_id)
 
 
 class Session:
@@ -144,7 +147,9 @@ class Session:
     host's transaction when the store is bound to one).
     """
 
-    def __init__(self, engine: Engine, store: Any) -> None:
+    def __init__(self, engine: Engine, store: Any, *, correlation_id: str | None = None) -> None:
+        if correlation_id is not None:
+            correlation_id = v.check_id(correlation_id, "correlation_id")
         if not isinstance(engine, Engine):
             raise ValidationError("engine", "expected an Engine")
         if not provides(store, FullStore):
@@ -158,6 +163,7 @@ class Session:
         self.writer = Writer(
             store, engine.clock, engine.sink, retry=engine.retry, records=engine.records
         )
+        self.writer.correlation_id = correlation_id
         self.assignment = AssignmentService(
             store,
             settings=lambda tenant: engine.settings(tenant).assignment or _DEFAULT_ASSIGNMENT,

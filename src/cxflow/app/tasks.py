@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import attrs
 
-from cxflow._validate import actor, check_free_text
+from cxflow._validate import actor, check_free_text, check_id
 from cxflow.app.reactors import sla as sla_reactor
 from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.overdue import OVERDUE_TIMER_KIND, overdue_timer_id
@@ -378,7 +378,7 @@ class TaskService(WritesThrough):
         for name in ("flow_id", "task_type"):
             if name in fields:
                 raise ValidationError(name, "set by the experiment; do not pass it")
-        task_id = task_id if task_id is not None else self._new_id()
+        task_id = check_id(task_id if task_id is not None else self._new_id(), "task_id")
         return self.create_task(
             tenant,
             flow_id=experiment.choose(task_id),

@@ -22,6 +22,7 @@ A ``UnitOfWork`` lives for one attempt of one call, on one thread; a
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -34,7 +35,7 @@ from cxflow.assignment.model import Routing
 from cxflow.clock import Clock, SystemClock, ensure_aware
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
-from cxflow.events import Event
+from cxflow.events import Envelope, Event
 from cxflow.flows.model import Flow
 from cxflow.storage.protocols import (
     MAX_BATCH,
@@ -80,6 +81,8 @@ see the unit through to its end) and is not run where nothing commits
 _NO_CHANGES = ChangeSet()
 
 _PARTS = ("flows", "customers", "timers", "agents", "routings", "finished_routings")
+_KIND_PARTS = {"flow": "flows", "customer": "customers", "timer": "timers", "agent": "agents"}
+"""An event's subject kind -> the part of a unit that writes such records."""
 
 
 class UnitOfWork:
@@ -96,6 +99,7 @@ class UnitOfWork:
         *,
         read_cache: bool = True,
         timers: TimerStore | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         self.tenant = tenant
         self.at = at
@@ -123,6 +127,13 @@ class UnitOfWork:
         self._stored: dict[str, Conversation | None] = {}
         self._customers: dict[str, Customer | None] = {}
         self._events: list[Event] = []
+        self.command_id = os.urandom(16).hex()
+        """This attempt's id: the causation of the events it commits (``Envelope``)."""
+        self.correlation_id = correlation_id if correlation_id is not None else self.command_id
+        self._causes: dict[int, Event] = {}
+        """``id(event)`` -> the event it was emitted in reaction to (``emit``)."""
+        self._reactions_from: int | None = None
+        """Where the reactors' events start in ``_events`` (``Writer``)."""
         self._routing_version: int | None = None
         self._sole: ChangeSet | None = None
         """The one change set staged, while nothing else is (``change_set``
@@ -407,11 +418,24 @@ class UnitOfWork:
             self._routing_version = changes.routing_version
         self._events.extend(changes.events)
 
-    def emit(self, events: Iterable[Event]) -> None:
-        """Stage ``events`` (appended to the outbox in order)."""
+    def emit(self, events: Iterable[Event], *, caused_by: Event | None = None) -> None:
+        """Stage ``events`` (appended to the outbox in order). ``caused_by``:
+        the event they react to (their ``Envelope.causation_id``), staged by
+        this unit or read from the log; by default, the command, or for a
+        reactor's events the last event staged before the reactors ran about
+        the same subject."""
         self._sole = None
         self._fresh = False
-        self._events.extend(events)
+        if caused_by is None:
+            self._events.extend(events)
+            return
+        for event in events:
+            self._causes[id(event)] = caused_by
+            self._events.append(event)
+
+    def start_reactions(self) -> None:
+        """Mark where the reactors' events start (see ``emit``)."""
+        self._reactions_from = len(self._events)
 
     def on_written(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` right after the store accepted the commit (it may
@@ -435,9 +459,13 @@ class UnitOfWork:
         self._on_finish.append(callback)
 
     def change_set(self) -> ChangeSet:
-        """Everything staged, as one change set."""
+        """Everything staged, as one change set, every event in it carrying its
+        ``Envelope``."""
         if self._sole is not None:
-            return self._sole
+            sole = self._sole
+            if not sole.events or all(e.envelope is not None for e in sole.events):
+                return sole
+            return replace_trusted(sole, events=self._enveloped(sole.events))
         parts = self._parts
         return trusted_changes(
             flows=tuple(parts["flows"]),
@@ -449,8 +477,75 @@ class UnitOfWork:
             routings=tuple(parts["routings"]),
             finished_routings=tuple(parts["finished_routings"]),
             routing_version=self._routing_version,
-            events=tuple(self._events),
+            events=self._enveloped(self._events),
         )
+
+    def _enveloped(self, events: Sequence[Event]) -> tuple[Event, ...]:
+        """``events``, each without an envelope replaced by a copy with its own
+        (see ``Envelope``); ids number the events of this commit from 1."""
+        command = self.command_id
+        correlation = self.correlation_id
+        reactions_from = self._reactions_from
+        if reactions_from is None or reactions_from >= len(events):
+            reactions_from = len(events)
+            follows = False  # no reactor's events: no causes to look up by subject
+        else:
+            follows = True
+        causes = self._causes
+        last_about: dict[tuple[str, str], str] = {}
+        """Subject -> the id of the last event about it before the reactors'."""
+        ids: dict[int, str] = {}
+        stamped: list[Event] = []
+        new = object.__new__
+        make = tuple.__new__
+        version_of = self._written_version
+        for number, event in enumerate(events, 1):
+            envelope = event.envelope
+            subject = event.subject_key()
+            if envelope is None:
+                if causes and id(event) in causes:
+                    cause = causes[id(event)]
+                    causation = (
+                        cause.envelope.id if cause.envelope is not None
+                        else ids.get(id(cause), command)
+                    )
+                elif follows and number > reactions_from:
+                    causation = last_about.get(subject, command)
+                else:
+                    causation = command
+                envelope = make(Envelope, (
+                    f"{command}.{number}", *subject, version_of(subject), causation, correlation,
+                ))
+                if causes:
+                    ids[id(event)] = envelope.id
+                copy = new(type(event))  # open_copy, inlined: one per event committed
+                state = copy.__dict__
+                state.update(event.__dict__)
+                state["envelope"] = envelope
+                event = copy
+            if follows and number <= reactions_from:
+                last_about[subject] = envelope.id
+            stamped.append(event)
+        return tuple(stamped)
+
+    def _written_version(self, subject: tuple[str, str]) -> int | None:
+        """The version this unit writes of the record ``subject`` names (``None``:
+        it does not write it)."""
+        kind, record_id = subject
+        if kind == "task":
+            task = self._tasks.get(record_id)
+            return None if task is None else task.version
+        if kind == "conversation":
+            conversation = self._conversations.get(record_id)
+            return None if conversation is None else conversation.version
+        part = _KIND_PARTS.get(kind)
+        if part is None:
+            return None
+        for record in reversed(self._parts[part]):
+            if record.id == record_id:
+                version: int = record.version
+                return version
+        return None
 
     def _written(self) -> None:
         for callback in self._on_written:
@@ -542,6 +637,9 @@ class Writer:
             cast(UnitScope, store).unit_scope if provides(store, UnitScope) else None
         )
         self._timers = cast(TimerStore, store) if provides(store, TimerStore) else None
+        self.correlation_id: str | None = None
+        """The correlation id of every event this writer commits (``Envelope``);
+        ``None``: each call's own command id."""
 
     def now(self) -> datetime:
         """The clock's instant (aware UTC; ``ValidationError`` otherwise)."""
@@ -607,7 +705,8 @@ class Writer:
             scope = cast(RecordScope, self.store).record_scope()
         records = self._records if scope is not None else None
         return UnitOfWork(
-            tenant, self.now(), self.store, records, scope, read_cache=cached, timers=self._timers
+            tenant, self.now(), self.store, records, scope, read_cache=cached,
+            timers=self._timers, correlation_id=self.correlation_id,
         )
 
     def react(self, tenant: str, at: datetime, stage: Callable[[UnitOfWork], None]) -> ChangeSet:
@@ -617,8 +716,12 @@ class Writer:
         (``cxflow.app.worker.TimerHandler``). Reactors marked
         ``needs_commit`` (assignment, whose decisions change the in-memory
         scheduler and hold its lock until the commit) are left out."""
-        unit = UnitOfWork(require_tenant(tenant), at, self.store, timers=self._timers)
+        unit = UnitOfWork(
+            require_tenant(tenant), at, self.store, timers=self._timers,
+            correlation_id=self.correlation_id,
+        )
         stage(unit)
+        unit.start_reactions()
         for reactor in self.reactors:
             if not getattr(reactor, "needs_commit", False):
                 reactor(unit)
@@ -639,6 +742,7 @@ class Writer:
         try:
             value = build(unit)
             try:
+                unit.start_reactions()
                 for reactor in self.reactors:
                     reactor(unit)
                 changes = unit.change_set()

@@ -73,7 +73,7 @@ from cxflow.conversations.model import (
 )
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
 from cxflow.errors import ConflictError, CxflowError, NotFound, ValidationError
-from cxflow.events import Event, FlowSaved
+from cxflow.events import Envelope, Event, FlowSaved
 from cxflow.flows.model import Flow, Transition
 from cxflow.storage.protocols import (
     AssignmentStore,
@@ -825,6 +825,17 @@ class EventOutboxContract(_StoreFactory):
         stored = [e.event for e in self.all_events(store)]
         assert stored == events
         assert [type(e) for e in stored] == [type(e) for e in events]
+
+    def test_an_events_envelope_reads_back_equal(self, store: Store) -> None:
+        envelope = Envelope(
+            id="c0ffee.1", subject_kind="flow", subject_id="support", subject_version=2,
+            causation_id="c0ffee", correlation_id="request-7",
+        )
+        event = attrs.evolve(_flow_saved(1), envelope=envelope)
+        self.commit(store, events=(event, _flow_saved(2)))
+        first, second = (e.event for e in store.read_events(self.tenant))
+        assert first.envelope == envelope
+        assert second.envelope is None  # committed around the engine: none given
 
     def test_events_of_a_task_commit_are_appended(self, store: Store) -> None:
         task, events = commands.create_task(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from cxflow._records import open_copy
 from cxflow.app.unit import UnitOfWork
@@ -94,7 +95,7 @@ def clock_event(
 ) -> SlaEvent:
     """The event of ``change`` (``activated``, ``paused``, ``resumed``,
     ``fulfilled``, ``stopped``, ``warned``, ``breached``) of ``clock``."""
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     if change == "breached":
         fields["escalation"] = escalation
     elif change == "warned":
