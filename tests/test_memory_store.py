@@ -18,6 +18,8 @@ from cxflow.storage import MemoryStore
 from cxflow.tasks import commands
 from cxflow.testing import (
     T0,
+    ConsumerContract,
+    CursorStoreContract,
     EveryTierContract,
     RecordingSink,
     TestClock,
@@ -204,3 +206,8 @@ def test_sample_task_history_is_consecutive_versions_of_one_task() -> None:
     assert [task.version for task, _ in history] == list(range(1, len(history) + 1))
     assert all(events for _, events in history)
     assert {task.id for task, _ in history} == {"task-1"}
+
+
+class TestMemoryStoreCursors(ConsumerContract, CursorStoreContract):
+    def make_store(self) -> MemoryStore:
+        return MemoryStore()

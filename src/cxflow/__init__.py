@@ -4,6 +4,7 @@ The public API is re-exported here; see the reference in the docs.
 """
 
 from cxflow.app.assignment import AssignmentService
+from cxflow.app.consumers import Batch, Consumer
 from cxflow.app.conversations import ConversationService
 from cxflow.app.engine import Engine, Session, TenantSettings
 from cxflow.app.retry import RetryPolicy
@@ -37,6 +38,7 @@ from cxflow.conversations import (
     Customer,
     CustomerQuery,
 )
+from cxflow.cursors import Cursor
 from cxflow.errors import (
     ConflictError,
     CxflowError,
@@ -45,7 +47,7 @@ from cxflow.errors import (
     StorageError,
     ValidationError,
 )
-from cxflow.events import Event
+from cxflow.events import Envelope, Event
 from cxflow.flows import (
     DEFAULT_TEMPLATES,
     Flow,
@@ -97,6 +99,7 @@ __all__ = [
     "AutoClosePolicy",
     "AutoCloseRule",
     "AutoCloseSetting",
+    "Batch",
     "Board",
     "BoardColumn",
     "BusinessCalendar",
@@ -104,17 +107,20 @@ __all__ = [
     "Clock",
     "Comment",
     "ConflictError",
+    "Consumer",
     "Conversation",
     "ConversationQuery",
     "ConversationService",
     "ConversationSettings",
     "ConversationState",
     "Customer",
+    "Cursor",
     "CustomerQuery",
     "CxflowError",
     "Decision",
     "ElapsedSince",
     "Engine",
+    "Envelope",
     "Event",
     "EventSink",
     "Explanation",

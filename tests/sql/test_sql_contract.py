@@ -16,17 +16,17 @@ import sqlalchemy as sa
 from cxflow import ChangeSet
 from cxflow.assignment.model import Agent, Routing
 from cxflow.storage.sql import SqlStore, sqlite_engine
-from cxflow.testing import T0, EveryTierContract
+from cxflow.testing import T0, ConsumerContract, CursorStoreContract, EveryTierContract
 
 
-class TestSqliteMemoryStore(EveryTierContract):
+class TestSqliteMemoryStore(EveryTierContract, CursorStoreContract, ConsumerContract):
     def make_store(self) -> SqlStore:
         store = SqlStore(sqlite_engine())
         store.create_schema()
         return store
 
 
-class TestSqliteFileStore(EveryTierContract):
+class TestSqliteFileStore(EveryTierContract, CursorStoreContract, ConsumerContract):
     @pytest.fixture(autouse=True)
     def _database_file(self, tmp_path: Path) -> None:
         self.path = tmp_path / "cxflow.db"
@@ -41,7 +41,7 @@ class TestSqliteFileStore(EveryTierContract):
         self.engine.dispose()
 
 
-class TestSqliteHostConnectionStore(EveryTierContract):
+class TestSqliteHostConnectionStore(EveryTierContract, CursorStoreContract, ConsumerContract):
     """The host hands cxflow an open connection, outside any transaction."""
 
     def make_store(self) -> SqlStore:
@@ -56,7 +56,7 @@ class TestSqliteHostConnectionStore(EveryTierContract):
         self.engine.dispose()
 
 
-class TestPostgresStore(EveryTierContract):
+class TestPostgresStore(EveryTierContract, CursorStoreContract, ConsumerContract):
     @pytest.fixture(autouse=True)
     def _postgres(self, fresh_postgres_store: Callable[[], SqlStore]) -> None:
         self.fresh_store = fresh_postgres_store

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cxflow import ChangeSet, ConflictError, NotFound, StorageError
 from cxflow.assignment.model import Agent, Presence, Routing
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.cursors import Cursor
 from cxflow.events import Event
 from cxflow.storage.sql import SCHEMA_VERSION, SqlStore, sqlite_engine
 from cxflow.storage.sql import schema as sql_schema
@@ -130,6 +131,7 @@ V1_TABLES = ("cxflow_schema", "cxflow_flows", "cxflow_tasks", "cxflow_outbox_hea
              "cxflow_events")
 V2_TABLE_NAMES = {table.name for table in sql_schema.V2_TABLES}
 V3_TABLE_NAMES = {table.name for table in sql_schema.V3_TABLES}
+V5_TABLE_NAMES = {table.name for table in sql_schema.V5_TABLES}
 
 
 def _cxflow_tables(engine: sa.Engine) -> set[str]:
@@ -160,7 +162,7 @@ def _seed_v1_records(store: SqlStore) -> None:
 
 def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
     assert store.schema_version() == SCHEMA_VERSION
-    assert _cxflow_tables(engine) >= V2_TABLE_NAMES | V3_TABLE_NAMES
+    assert _cxflow_tables(engine) >= V2_TABLE_NAMES | V3_TABLE_NAMES | V5_TABLE_NAMES
     # The v1 records are intact...
     assert store.get_flow("acme", "support") == sample_flow()
     task, events = _v1_records()
@@ -175,9 +177,9 @@ def _assert_upgraded(store: SqlStore, engine: sa.Engine) -> None:
     assert [t.id for t in store.claim_timers("acme", T0, worker="w", lease=HOUR)] == ["timer-1"]
 
 
-def test_schema_version_is_4() -> None:
-    assert SCHEMA_VERSION == 4
-    assert set(sql_schema.UPGRADES) == {1, 2, 3}
+def test_schema_version_is_5() -> None:
+    assert SCHEMA_VERSION == 5
+    assert set(sql_schema.UPGRADES) == {1, 2, 3, 4}
 
 
 def test_upgrade_step_1_creates_exactly_the_v2_tables() -> None:
@@ -194,7 +196,9 @@ def test_upgrade_step_1_is_idempotent() -> None:
     store.create_schema()
     with engine.begin() as conn:
         sql_schema.UPGRADES[1](conn)
-    assert _cxflow_tables(engine) == set(V1_TABLES) | V2_TABLE_NAMES | V3_TABLE_NAMES
+    assert _cxflow_tables(engine) == (
+        set(V1_TABLES) | V2_TABLE_NAMES | V3_TABLE_NAMES | V5_TABLE_NAMES
+    )
 
 
 def test_v1_database_upgrades_to_the_latest_keeping_its_records() -> None:
@@ -333,7 +337,7 @@ def test_upgrade_step_2_is_idempotent() -> None:
     SqlStore(engine).create_schema()
     with engine.begin() as conn:
         sql_schema.UPGRADES[2](conn)
-    assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
+    assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES | V5_TABLE_NAMES
 
 
 def test_v2_database_upgrades_to_v3_keeping_its_records() -> None:
@@ -348,7 +352,7 @@ def test_v2_database_upgrades_to_v3_keeping_its_records() -> None:
     _assert_v3_tiers_work(store)
 
 
-def test_v2_database_upgrade_runs_only_steps_2_and_3(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_v2_database_upgrade_runs_only_the_later_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = sqlite_engine()
     _make_v2_database(engine)
     ran: list[int] = []
@@ -357,9 +361,9 @@ def test_v2_database_upgrade_runs_only_steps_2_and_3(monkeypatch: pytest.MonkeyP
         real = sql_schema.UPGRADES[version]
         return lambda conn: (ran.append(version), real(conn))
 
-    monkeypatch.setattr(sql_schema, "UPGRADES", {1: step(1), 2: step(2), 3: step(3)})
+    monkeypatch.setattr(sql_schema, "UPGRADES", {n: step(n) for n in (1, 2, 3, 4)})
     assert SqlStore(engine).create_schema() == SCHEMA_VERSION
-    assert ran == [2, 3]
+    assert ran == [2, 3, 4]
 
 
 def test_v2_database_file_upgrades_to_v3_keeping_its_records(tmp_path: Path) -> None:
@@ -372,7 +376,7 @@ def test_v2_database_file_upgrades_to_v3_keeping_its_records(tmp_path: Path) -> 
     try:
         store = SqlStore(engine)
         assert store.create_schema() == SCHEMA_VERSION
-        assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES
+        assert _cxflow_tables(engine) == set(V2_TABLES) | V3_TABLE_NAMES | V5_TABLE_NAMES
         _assert_v2_records_kept(store)
         _assert_v3_tiers_work(store)
     finally:
@@ -444,3 +448,51 @@ def test_drop_schema_drops_the_conflict_function(postgres_store: SqlStore) -> No
         assert not _has_conflict_function(engine)
     finally:
         postgres_store.create_schema()
+
+
+# -- the upgrade from schema v4 to v5 (the cursors of the log's consumers) ---------------
+
+
+def _make_v4_database(engine: sa.Engine) -> None:
+    """Every table but the cursors', with version row 4, as cxflow 0.4 left them."""
+    SqlStore(engine).create_schema()
+    with engine.begin() as conn:
+        sql_schema.metadata.drop_all(conn, tables=list(sql_schema.V5_TABLES))
+        conn.execute(sa.update(sql_schema.schema_info).values(version=4))
+
+
+def test_upgrade_step_4_creates_exactly_the_cursor_table() -> None:
+    engine = sqlite_engine()
+    _make_v4_database(engine)
+    before = _cxflow_tables(engine)
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[4](conn)
+    assert _cxflow_tables(engine) == before | V5_TABLE_NAMES
+
+
+def test_upgrade_step_4_is_idempotent() -> None:
+    engine = sqlite_engine()
+    SqlStore(engine).create_schema()
+    with engine.begin() as conn:
+        sql_schema.UPGRADES[4](conn)
+    assert _cxflow_tables(engine) >= V5_TABLE_NAMES
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_v4_database_upgrades_and_keeps_its_outbox(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        engine = sqlite_engine()
+    else:
+        engine = request.getfixturevalue("postgres_store").bind
+    _make_v4_database(engine)
+    store = SqlStore(engine)
+    _seed_v1_records(store)
+    assert store.schema_version() == 4
+    assert store.create_schema() == SCHEMA_VERSION
+    _task, events = _v1_records()
+    assert [e.event for e in store.read_events("acme")] == events
+    cursor = Cursor(name="stats", position=len(events))
+    store.commit("acme", ChangeSet(cursors=(cursor,)))
+    assert store.get_cursor("acme", "stats") == cursor

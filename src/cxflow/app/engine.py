@@ -10,7 +10,7 @@ Per transaction (one web request, one worker batch) the host opens a
 ``Session`` on a store bound to that transaction —
 ``engine.session(SqlStore(connection))``, or ``engine.session(memory_store)``.
 The session is the single way in: ``session.tasks``, ``session.conversations``,
-``session.assignment`` and ``session.tick`` all write through one
+``session.assignment``, ``session.tick`` and ``session.consumer`` all write through one
 ``cxflow.app.unit.Writer`` whose reactors keep the services in step (a
 conversation closed by any path frees its agent's slot in the same commit).
 A session belongs to one thread and must not outlive its transaction.
@@ -32,6 +32,7 @@ from cxflow.app.assignment import (
     AssignmentService,
     SchedulerCache,
 )
+from cxflow.app.consumers import Consumer, Handler
 from cxflow.app.conversations import ConversationService
 from cxflow.app.reactors import timekeeping
 from cxflow.app.reactors.assignment import AssignmentSync
@@ -209,6 +210,15 @@ class Session:
             lease=engine.lease,
             writer=self.writer,
             unit_handlers=unit_handlers,
+        )
+
+    def consumer(self, name: str, handler: Handler, *, batch_size: int = 500) -> Consumer:
+        """Consumer ``name`` of the log (``cxflow.app.consumers``), writing
+        through this session: what its handler stages commits with its cursor
+        and passes the engine's reactors. The store needs the ``CursorStore``
+        tier (cxflow's stores have it)."""
+        return Consumer(
+            self.store, name, handler, batch_size=batch_size, writer=self.writer
         )
 
     def tick(self, tenant: str, *, limit: int = 100) -> list[TimerFire]:

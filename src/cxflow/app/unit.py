@@ -80,7 +80,9 @@ see the unit through to its end) and is not run where nothing commits
 
 _NO_CHANGES = ChangeSet()
 
-_PARTS = ("flows", "customers", "timers", "agents", "routings", "finished_routings")
+_PARTS = (
+    "flows", "customers", "timers", "agents", "routings", "finished_routings", "cursors"
+)
 _KIND_PARTS = {"flow": "flows", "customer": "customers", "timer": "timers", "agent": "agents"}
 """An event's subject kind -> the part of a unit that writes such records."""
 
@@ -476,6 +478,7 @@ class UnitOfWork:
             agents=tuple(parts["agents"]),
             routings=tuple(parts["routings"]),
             finished_routings=tuple(parts["finished_routings"]),
+            cursors=tuple(parts["cursors"]),
             routing_version=self._routing_version,
             events=self._enveloped(self._events),
         )

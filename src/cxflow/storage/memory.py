@@ -14,7 +14,8 @@ Everything is lost when the process exits; use it for tests, demos and
 single-process hosts that persist elsewhere.
 
 Besides ``FullStore`` it implements ``AssignmentStore`` (agents, routing
-records and the routing version of each tenant).
+records and the routing version of each tenant) and ``CursorStore`` (the
+cursors of the log's consumers).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from cxflow._validate import check_duration, check_id, check_instant, check_name
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.cursors import Cursor
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
@@ -81,6 +83,7 @@ class _Tenant:
     __slots__ = (
         "agents",
         "conversations",
+        "cursors",
         "customers",
         "due",
         "events",
@@ -105,6 +108,7 @@ class _Tenant:
         self.routings: dict[str, Routing] = {}
         """Routing records by conversation id (finished ones are removed)."""
         self.routing_version = 0
+        self.cursors: dict[str, Cursor] = {}
 
 
 _EMPTY = _Tenant()
@@ -112,8 +116,9 @@ _EMPTY = _Tenant()
 
 
 class MemoryStore:
-    """Implements ``cxflow.storage.FullStore`` and
-    ``cxflow.storage.protocols.AssignmentStore`` (every tier) in process memory.
+    """Implements ``cxflow.storage.FullStore``,
+    ``cxflow.storage.protocols.AssignmentStore`` and
+    ``cxflow.storage.protocols.CursorStore`` (every tier) in process memory.
 
     ``commit`` costs O(size of the change set), whatever the tenant has stored:
     it looks records up by id and never goes over a stored collection."""
@@ -283,6 +288,15 @@ class MemoryStore:
         with self._lock:
             return self._tenant(tenant).routing_version
 
+    # -- cursors -------------------------------------------------------------------
+
+    def get_cursor(self, tenant: str, name: str) -> Cursor:
+        with self._lock:
+            found = self._tenant(tenant).cursors.get(check_id(name, "name"))
+        if found is None:
+            raise NotFound("cursor", name)
+        return found
+
     # -- outbox --------------------------------------------------------------------
 
     def read_events(self, tenant: str, after: int = 0, limit: int = 100) -> list[StoredEvent]:
@@ -437,6 +451,7 @@ _RECORD_KINDS: tuple[_RecordKind, ...] = (
     ("timers", Timer, "timer", _by_id, _shared),
     ("agents", Agent, "agent", _by_id, _agent_copy),
     ("routings", Routing, "routing", _by_conversation, _shared),
+    ("cursors", Cursor, "cursor", _by_id, _shared),
 )
 """The ``ChangeSet`` fields of versioned records: (field, record class, kind
 named in conflicts, key, copy kept by the store). Field names match ``_Tenant``."""

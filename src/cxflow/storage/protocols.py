@@ -9,6 +9,8 @@ The tiers are small so a host implements only what it uses:
 - ``TimerStore``: read timers and claim due ones with a lease;
 - ``AssignmentStore``: read agents, routing records and the tenant's routing
   version;
+- ``CursorStore``: read the cursors of the log's consumers (optional: what
+  ``cxflow.app.consumers.Consumer`` needs);
 - ``ChangeWriter``: the single write entry point, ``ChangeWriter.commit``,
   which applies a ``ChangeSet`` atomically.
 
@@ -47,6 +49,7 @@ from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.cursors import Cursor
 from cxflow.errors import ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
@@ -61,6 +64,7 @@ __all__ = [
     "BatchReads",
     "ChangeSet",
     "ConversationStore",
+    "CursorStore",
     "FullStore",
     "HostTransaction",
     "TimerStore",
@@ -113,6 +117,8 @@ class ChangeSet:
     - ``agents``, ``routings``: the same version rule as tasks.
     - ``finished_routings``: conversation ids whose routing records are
       deleted (after the ``routings`` above are written); each must be stored.
+    - ``cursors``: consumer cursors; the same version rule as tasks (keyed by
+      name).
     - ``routing_version``: when set to *n*, the tenant's stored routing
       version must be *n - 1* (0 when the tenant has none) and becomes *n*.
       Every scheduler decision writes it, so two processes routing the same
@@ -131,6 +137,7 @@ class ChangeSet:
     agents: tuple[Agent, ...] = attrs.field(default=(), converter=v.to_tuple)
     routings: tuple[Routing, ...] = attrs.field(default=(), converter=v.to_tuple)
     finished_routings: tuple[str, ...] = attrs.field(default=(), converter=v.to_tuple)
+    cursors: tuple[Cursor, ...] = attrs.field(default=(), converter=v.to_tuple)
     routing_version: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.positive_int)
     )
@@ -146,6 +153,7 @@ class ChangeSet:
             or self.agents
             or self.routings
             or self.finished_routings
+            or self.cursors
             or self.routing_version is not None
             or self.events
         )
@@ -303,6 +311,17 @@ class AssignmentStore(Protocol):
 
 
 @runtime_checkable
+class CursorStore(Protocol):
+    """Reads the cursors of the log's consumers (written by ``ChangeSet.cursors``)."""
+
+    def get_cursor(self, tenant: str, name: str) -> Cursor:
+        """Return the cursor of consumer ``name``; ``NotFound`` (kind ``"cursor"``)
+        when it has none for ``tenant``. A bad name is a ``ValidationError``
+        (field ``name``)."""
+        ...
+
+
+@runtime_checkable
 class ChangeWriter(Protocol):
     """The single write entry point."""
 
@@ -310,7 +329,7 @@ class ChangeWriter(Protocol):
         """Apply ``changes`` atomically for ``tenant``.
 
         Raises ``ConflictError`` when any flow, task, conversation, customer,
-        timer, agent or routing version does not follow the stored one (see the
+        timer, agent, routing or cursor version does not follow the stored one (see the
         module rules), including a duplicate id at version 1; when a finished
         routing is not stored; or when ``routing_version`` does not follow the
         stored one. It then writes nothing. An empty change set is a no-op.

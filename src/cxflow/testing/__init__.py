@@ -20,6 +20,10 @@
   ``ConversationStoreContract``, ``TimerStoreContract``,
   ``AssignmentStoreContract``, ...); every class seeds its data through
   ``commit``. See ``cxflow.testing.contract``.
+- ``CursorStoreContract`` and ``ConsumerContract``: the optional cursor
+  tier (``CursorStore``) and exactly-once consumers on it
+  (``cxflow.testing.consumer_contract``); subclass them too for a store
+  that has the tier.
 - ``TestClock``: a frozen clock that moves only when told to.
 - ``RecordingSink``: an event sink that keeps ``(tenant, event)`` pairs.
 - ``sample_flow``, ``sample_task``, ``sample_task_history``,
@@ -32,9 +36,13 @@ This package imports pytest; install it with the ``test`` extra.
 import pytest
 
 # Plain asserts in the contract classes get pytest's detailed failure messages.
-pytest.register_assert_rewrite("cxflow.testing.contract")
+pytest.register_assert_rewrite("cxflow.testing.contract", "cxflow.testing.consumer_contract")
 
 from cxflow.clock import TestClock  # noqa: E402
+from cxflow.testing.consumer_contract import (  # noqa: E402
+    ConsumerContract,
+    CursorStoreContract,
+)
 from cxflow.testing.contract import (  # noqa: E402
     AssignmentStoreContract,
     ChangeWriterContract,
@@ -64,7 +72,9 @@ __all__ = [
     "T0",
     "AssignmentStoreContract",
     "ChangeWriterContract",
+    "ConsumerContract",
     "ConversationStoreContract",
+    "CursorStoreContract",
     "EventOutboxContract",
     "EveryTierContract",
     "FlowStoreContract",

@@ -38,6 +38,7 @@ __all__ = [
     "UPGRADES",
     "V2_TABLES",
     "V3_TABLES",
+    "V5_TABLES",
     "agents",
     "conversation_tags",
     "conversations",
@@ -57,7 +58,7 @@ __all__ = [
     "timers",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this cxflow writes and reads.
 
 - 1: flows, tasks, the outbox.
@@ -66,6 +67,7 @@ SCHEMA_VERSION = 4
 - 4: on PostgreSQL, the function ``cxflow_conflict`` that a commit written
   as one statement raises its version conflicts with
   (``cxflow.storage.sql.one_statement``); no change on SQLite.
+- 5: the cursors of the log's consumers.
 """
 
 CONFLICT_SQLSTATE = "CXF01"
@@ -238,6 +240,19 @@ routing_heads = sa.Table(
 V3_TABLES: tuple[sa.Table, ...] = (agents, routings, routing_heads)
 """The tables schema version 3 added."""
 
+cursors = sa.Table(
+    "cxflow_cursors",
+    metadata,
+    sa.Column("tenant", ID, primary_key=True),
+    sa.Column("name", ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    comment="How far each consumer of a tenant's outbox got (cxflow.cursors.Cursor).",
+)
+
+V5_TABLES: tuple[sa.Table, ...] = (cursors,)
+"""The tables schema version 5 added."""
+
 
 TAG_TABLES: Mapping[str, sa.Table] = {
     conversations.name: conversation_tags,
@@ -281,10 +296,16 @@ def _upgrade_3_to_4(conn: sa.Connection) -> None:
     create_functions(conn)
 
 
+def _upgrade_4_to_5(conn: sa.Connection) -> None:
+    """Add the cursor table."""
+    metadata.create_all(conn, tables=list(V5_TABLES), checkfirst=True)
+
+
 UPGRADES: Mapping[int, Callable[[sa.Connection], None]] = {
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
     3: _upgrade_3_to_4,
+    4: _upgrade_4_to_5,
 }
 """Upgrade steps: ``UPGRADES[n]`` migrates a database from version *n* to *n + 1*.
 

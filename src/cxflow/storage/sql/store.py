@@ -33,6 +33,7 @@ from cxflow import _validate as v
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
 from cxflow.conversations.query import ConversationQuery, CustomerQuery
+from cxflow.cursors import Cursor
 from cxflow.errors import (
     ConflictError,
     CxflowError,
@@ -58,6 +59,7 @@ from cxflow.storage.sql.schema import (
     agents,
     conversation_tags,
     conversations,
+    cursors,
     customer_tags,
     customers,
     events,
@@ -147,8 +149,9 @@ def _translate(exc: sa_exc.SQLAlchemyError, what: str) -> CxflowError:
 
 
 class SqlStore:
-    """Implements ``cxflow.storage.FullStore`` and
-    ``cxflow.storage.protocols.AssignmentStore`` (every tier) on SQLite or PostgreSQL.
+    """Implements ``cxflow.storage.FullStore``,
+    ``cxflow.storage.protocols.AssignmentStore`` and
+    ``cxflow.storage.protocols.CursorStore`` (every tier) on SQLite or PostgreSQL.
 
     ``bind`` is an ``Engine`` or an open ``Connection``:
 
@@ -641,6 +644,12 @@ class SqlStore:
                 claimed.append(claim)
         return claimed
 
+    # -- cursors ---------------------------------------------------------------------
+
+    @_guarded
+    def get_cursor(self, tenant: str, name: str) -> Cursor:
+        return self._get_one(cursors, Cursor, "cursor", tenant, name)
+
     # -- assignment ------------------------------------------------------------------
 
     @_guarded
@@ -713,6 +722,7 @@ class SqlStore:
         timer_rows = [_timer_row(tenant, t) for t in _all(changes.timers, Timer)]
         agent_rows = [_agent_row(tenant, a) for a in _all(changes.agents, Agent)]
         routing_rows = [_routing_row(tenant, r) for r in _all(changes.routings, Routing)]
+        cursor_rows = [_cursor_row(tenant, c) for c in _all(changes.cursors, Cursor)]
         finished = check_finished_routings(changes.finished_routings)
         event_rows = [_event_row(event) for event in changes.events]
         if not changes:
@@ -729,6 +739,7 @@ class SqlStore:
                     (timers, "timer", timer_rows),
                     (agents, "agent", agent_rows),
                     (routings, "routing", routing_rows),
+                    (cursors, "cursor", cursor_rows),
                 ],
                 finished,
                 _fence_version(changes.routing_version),
@@ -752,6 +763,7 @@ class SqlStore:
             _write_records(conn, timers, "timer", tenant, timer_rows)
             _write_records(conn, agents, "agent", tenant, agent_rows)
             _write_records(conn, routings, "routing", tenant, routing_rows)
+            _write_records(conn, cursors, "cursor", tenant, cursor_rows)
             _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
         self._last_commit_in_host = in_host
@@ -1192,6 +1204,15 @@ def _agent_row(tenant: str, agent: Agent) -> _Row:
         "agent_id": agent.id,
         "version": agent.version,
         "data": _dumps(to_dict(agent)),
+    }
+
+
+def _cursor_row(tenant: str, cursor: Cursor) -> _Row:
+    return {
+        "tenant": tenant,
+        "name": cursor.name,
+        "version": cursor.version,
+        "data": _dumps(to_dict(cursor)),
     }
 
 
