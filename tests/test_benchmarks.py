@@ -308,3 +308,16 @@ def test_assignment_reports_every_figure(run_of: Callable[[str], Run]) -> None:
     svg = namespace["chart"](result)
     assert ElementTree.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"  # well-formed
     assert all(strategy in svg for strategy in strategies)
+
+
+def test_consumers_report_a_rate_per_store_and_batch_size(run_of: Callable[[str], Run]) -> None:
+    result = run_of("consumers").result
+    rows = [*result["memory"], *result["sql"].values()]
+    assert "sqlite_file" in result["sql"]
+    for row in rows:
+        assert 0 < row["events_per_second_median"] <= row["events_per_second"], row
+        assert row["batch_size"] >= 1
+    assert set(result["targets"]) == {"memory", *result["sql"]}
+    best_memory = max(row["events_per_second"] for row in result["memory"])
+    assert result["targets"]["memory"]["measured"] == best_memory
+    assert sum(result["workload"]["event_types"].values()) == result["workload"]["memory_events"]
