@@ -8,6 +8,8 @@ and two consumers of one name can never both commit the same events.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
 from cxflow import _validate as v
@@ -27,6 +29,9 @@ class Cursor:
     """Consumer ``name`` of a tenant has handled every event up to and including
     ``position`` (0: none yet). ``name`` follows the id rules
     (``cxflow._validate.check_id``)."""
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     name: str = attrs.field(validator=v.identifier)
     position: int = attrs.field(default=0, validator=_position)

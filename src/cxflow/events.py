@@ -113,6 +113,9 @@ class Event:
     """
 
     type: ClassVar[str] = "event"
+    schema_version: ClassVar[int] = 1
+    """The version of this class's shape (``cxflow.serialization`` upcasts
+    older stored data to it)."""
     at: datetime
     by: str
     envelope: Envelope | None = attrs.field(default=None, eq=False, repr=False)

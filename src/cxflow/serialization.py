@@ -9,6 +9,13 @@
 - Unknown keys are refused (``forbid_extra_keys``).
 - Events carry a ``"type"`` tag resolved through the explicit map
   ``cxflow.events.EVENT_TYPES``; no class is ever imported by name.
+- Shapes evolve through upcasters. Every event class and record class has a
+  ``schema_version`` (a class attribute, 1 unless its shape changed); data of
+  a class past version 1 carries it as ``"schema_version"``, data without
+  the key is version 1. Reading data at an older version runs the upcasters
+  registered for it (``register_upcaster``), one version step at a time, on
+  the raw dict before it is structured; data of a newer version than this
+  cxflow knows is refused.
 
 Every structuring failure is raised as ``cxflow.ValidationError`` whose
 ``field`` is the path of the offending value (``$.statuses[2].kind``), and
@@ -24,6 +31,7 @@ a few dozen characters of the offending value.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -49,10 +57,15 @@ if TYPE_CHECKING:  # at run time the cycle through cxflow.assignment is not need
 
 __all__ = [
     "MAX_DEPTH",
+    "SCHEMA_KEY",
     "STRATEGIES",
+    "UPCASTERS",
     "Record",
+    "Upcaster",
     "converter", "event_from_dict", "event_to_dict",
     "from_dict",
+    "register_upcaster",
+    "schema_version",
     "to_dict",
 ]
 
@@ -86,6 +99,65 @@ STRATEGIES: dict[str, type[Strategy]] = {
 """The assignment strategies ``from_dict`` builds, by their ``"name"`` (the
 explicit map of tagged unions: no class is imported by name). A custom
 strategy serialises, but reads back only once added here by the host."""
+
+SCHEMA_KEY = "schema_version"
+"""The key of a shape's version in its data (present only past version 1)."""
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turns the data of one shape at version *n* into its data at *n + 1*."""
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""``(shape, n)`` -> the upcaster from version *n*; a shape is an event's
+``type`` tag or a record class's name (``"Task"``). See ``register_upcaster``."""
+
+
+def register_upcaster(shape: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register the decorated function as the upcaster of ``shape`` (an event
+    ``type`` tag, or a record class's ``__name__``) from ``from_version`` to
+    the next. It gets a copy of the stored dict (without ``"type"`` and
+    ``"schema_version"``) and returns the dict at the next version; raising
+    ``ValidationError`` refuses the data. A class whose shape changes bumps
+    its ``schema_version`` and registers one upcaster per step."""
+    if type(from_version) is not int or from_version < 1:
+        raise ValidationError("from_version", "expected an integer >= 1")
+
+    def register(upcaster: Upcaster) -> Upcaster:
+        key = (shape, from_version)
+        if key in UPCASTERS:
+            raise ValidationError("shape", f"{shape!r} v{from_version} has an upcaster already")
+        UPCASTERS[key] = upcaster
+        return upcaster
+
+    return register
+
+
+def schema_version(kind: type) -> int:
+    """The current shape version of ``kind`` (1 unless it says otherwise)."""
+    version = getattr(kind, "schema_version", 1)
+    return version if type(version) is int and version >= 1 else 1
+
+
+def _upcast(shape: str, current: int, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a copy, its ``"schema_version"`` taken out) upcast to ``current``."""
+    stored = data.pop(SCHEMA_KEY, 1)
+    if type(stored) is not int or stored < 1:
+        raise ValidationError(SCHEMA_KEY, f"expected an integer >= 1, got {shown(stored)}")
+    if stored > current:
+        raise ValidationError(
+            SCHEMA_KEY,
+            f"{shape} data of shape v{stored} was written by a newer cxflow "
+            f"(this one reads up to v{current})",
+        )
+    while stored < current:
+        upcaster = UPCASTERS.get((shape, stored))
+        if upcaster is None:
+            raise ValidationError(SCHEMA_KEY, f"no upcaster for {shape} v{stored}")
+        data = upcaster(dict(data))
+        if not isinstance(data, dict):
+            raise ValidationError(SCHEMA_KEY, f"the upcaster of {shape} v{stored} returned no dict")
+        stored += 1
+    return data
+
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, unstruct_collection_overrides={tuple: list})
@@ -195,6 +267,9 @@ def _make_converter() -> cattrs.Converter:
         unstructure = unstructurers.get(kind)
         if unstructure is None:
             raise _ValueRefused("type", f"{kind.__name__} is not a registered event type")
+        version = schema_version(kind)
+        if version > 1:
+            return {"type": kind.type, SCHEMA_KEY: version, **unstructure(event)}
         return {"type": kind.type, **unstructure(event)}
 
     def structure_event(value: Any, _: type) -> Event:
@@ -205,7 +280,11 @@ def _make_converter() -> cattrs.Converter:
         if structure is None:
             raise ValidationError("type", f"unknown event type {shown(tag)}")
         body = {k: v for k, v in value.items() if k != "type"}
-        event: Event = structure(body, EVENT_TYPES[str(tag)])
+        kind = EVENT_TYPES[str(tag)]
+        current = schema_version(kind)
+        if current > 1 or SCHEMA_KEY in body:
+            body = _upcast(str(tag), current, body)
+        event: Event = structure(body, kind)
         return event
 
     conv.register_unstructure_hook_func(
@@ -263,6 +342,9 @@ def to_dict(value: Record) -> dict[str, Any]:
         raise ValidationError(
             "value", f"expected a cxflow record, got {type(value).__name__}"
         )
+    version = schema_version(type(value))
+    if version > 1 and not isinstance(value, Event):  # an event's tag comes first
+        result = {SCHEMA_KEY: version, **result}
     return result
 
 
@@ -324,6 +406,10 @@ def from_dict(kind: type[T], data: Any) -> T:
     if deep is not None:
         raise ValidationError(deep, f"nested deeper than {MAX_DEPTH} objects and lists")
     try:
+        if isinstance(data, dict) and isinstance(kind, type) and not issubclass(kind, Event):
+            current = schema_version(kind)
+            if current > 1 or SCHEMA_KEY in data:
+                data = _upcast(kind.__name__, current, dict(data))
         return converter.structure(data, kind)
     except StructureHandlerNotFoundError as exc:
         raise ValidationError("kind", f"cannot structure {shown(kind)}") from exc

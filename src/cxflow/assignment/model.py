@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -118,6 +118,9 @@ class Agent:
     round-robin position taken at that assignment.
     """
 
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
+
     id: str = attrs.field(validator=v.identifier)
     presence: Presence = attrs.field(
         default=Presence.OFFLINE, converter=_to_presence, validator=v.enum_of(Presence)
@@ -155,6 +158,9 @@ class Routing:
 
     ``overflow`` is true when a person assigned it beyond the agent's capacity.
     """
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     conversation_id: str = attrs.field(validator=v.identifier)
     channel: str = attrs.field(validator=v.identifier)

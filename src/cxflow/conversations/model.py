@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import ClassVar
 
 import attrs
 
@@ -44,6 +45,9 @@ class Customer:
     Customer tags follow the customer into every later conversation.
     """
 
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
+
     id: str = attrs.field(validator=v.identifier)
     plan: str | None = attrs.field(default=None, validator=v.optional_name)
     """Plan tier, e.g. ``"enterprise"``; SLA policies and assignment read it."""
@@ -62,6 +66,9 @@ class Conversation:
     replies. Bot, system and automatic messages (greetings, auto-replies) never
     count as an agent reply.
     """
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     id: str = attrs.field(validator=v.identifier)
     channel: str = attrs.field(validator=v.identifier)

@@ -17,7 +17,7 @@ invalid flow cannot be constructed: every rule below raises
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -122,6 +122,9 @@ class Flow:
     exactly those pairs (moves touching a disabled status stay impossible).
     Edit a flow with ``revise``, which returns the next version.
     """
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     id: str = attrs.field(validator=v.identifier)
     name: str = attrs.field(validator=v.free_text(v.MAX_LABEL))

@@ -8,6 +8,7 @@ snapshot at ``version + 1`` together with the events describing the change.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 import attrs
 
@@ -81,6 +82,9 @@ class Task:
     ``version + 1``. (The class keeps a ``__dict__`` rather than slots so a
     command copies a snapshot in one dict copy: the hot path of every move.)
     """
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     id: str = attrs.field(validator=v.identifier)
     title: str = attrs.field(validator=v.free_text(v.MAX_LABEL))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import attrs
 
@@ -53,6 +54,9 @@ class TimerFire:
 @attrs.frozen(kw_only=True)
 class Timer:
     """A durable timer of one tenant (see the module docstring for cycles and leases)."""
+
+    schema_version: ClassVar[int] = 1
+    """The version of this shape (see ``cxflow.serialization``)."""
 
     id: str = attrs.field(validator=v.identifier)
     kind: str = attrs.field(validator=v.identifier)
