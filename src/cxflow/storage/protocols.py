@@ -123,7 +123,11 @@ class ChangeSet:
       version must be *n - 1* (0 when the tenant has none) and becomes *n*.
       Every scheduler decision writes it, so two processes routing the same
       tenant cannot both commit decisions taken from the same state.
-    - ``events``: appended to the outbox in this order.
+    - ``events``: appended to the outbox in this order, each as given
+      (with its ``Event.envelope``, ``None`` or not).
+
+    A change set is empty (false) only when every part is: one that only
+    sets ``routing_version`` is not, and its commit advances the fence.
 
     Records with the same id apply in order, so one set may carry a task at
     v1 and v2 (create then change), but not v1 twice.
@@ -271,9 +275,15 @@ class TimerStore(Protocol):
         or an expired one. Each returned timer was written atomically as
         ``timer.claimed(worker, at, lease)`` (version + 1), so two workers
         never hold the same timer at once: concurrent claims skip each other's
-        timers (PostgreSQL: ``FOR UPDATE SKIP LOCKED``). ``worker`` must be
-        non-empty text, ``lease`` positive and ``limit`` from 1 to 1000,
-        else ``ValidationError``.
+        timers (PostgreSQL: ``FOR UPDATE SKIP LOCKED``).
+
+        Arguments are checked after the tenant, each refusal a
+        ``ValidationError`` naming it (``cxflow.storage.memory.check_claim_arguments``
+        does all four): ``worker`` a name (non-blank text of at most 200
+        characters, no control characters); ``lease`` a ``timedelta`` above
+        zero and at most 3,650 days; ``limit`` an ``int`` (not ``bool``) from
+        1 to ``cxflow.storage.memory.MAX_CLAIM`` (1000); ``at`` an aware datetime (naive is refused)
+        from year 1 to 9000.
         """
         ...
 
