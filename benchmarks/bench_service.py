@@ -165,7 +165,9 @@ class Sizes:
         if quick:
             self.agents, self.waiting = 20, 200
             self.batch, self.rounds = 10, 3
-            self.tasks, self.task_rounds = 30, 3
+            # Task rounds: a multiple of 2 * len(CYCLE), so every target is
+            # moved to as often with envelopes as without.
+            self.tasks, self.task_rounds = 30, 2 * len(CYCLE)
             self.session_builds = 50
             self.profile_ops = 10
             self.sql_batch, self.sql_rounds, self.sql_tasks = 4, 2, 4
@@ -173,7 +175,7 @@ class Sizes:
         else:
             self.agents, self.waiting = 1_000, 10_000
             self.batch, self.rounds = 200, 30
-            self.tasks, self.task_rounds = 2_000, 12
+            self.tasks, self.task_rounds = 2_000, 2 * len(CYCLE)
             self.session_builds = 2_000
             self.profile_ops = 400
             self.sql_batch, self.sql_rounds, self.sql_tasks = 50, 6, 50
