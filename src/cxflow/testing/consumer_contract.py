@@ -32,7 +32,7 @@ from cxflow.storage.protocols import (
     EventOutbox,
     StoredEvent,
 )
-from cxflow.testing.contract import _flow_saved, _StoreFactory
+from cxflow.testing.contract._base import _flow_saved, _StoreFactory
 from cxflow.testing.fixtures import T0, sample_customer
 
 __all__ = ["ConsumerContract", "CursorStoreContract"]
