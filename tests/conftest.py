@@ -15,6 +15,12 @@ from hypothesis import settings
 
 from cxflow import MemoryStore, TaskService, TestClock
 from cxflow.events import Event
+from cxflow.storage.kinds import register_kind
+from note_kind import NOTE_KIND
+
+# A record kind of the tests' own, registered as a host registers one: before
+# any store is built, so every store and the contract suite keep it too.
+register_kind(NOTE_KIND)
 
 # Hypothesis profiles. ``dev`` (the default) is quick: 10 examples per property.
 # ``ci`` (when CI=true, as .ci/run sets it) runs 100, on top of hypothesis's

@@ -19,12 +19,15 @@ import functools
 import re
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
+from cxflow.storage.kinds import RECORD_KINDS
+from cxflow.storage.sql import schema
 from cxflow.testing import StoreContract
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -120,6 +123,19 @@ PAGES_WITH_CODE = [page for page in PAGES if python_blocks(page)]
 
 def test_docs_have_python_examples() -> None:
     assert PAGES_WITH_CODE, f"no ```python blocks found under {DOCS_DIR}"
+
+
+@pytest.fixture(autouse=True)
+def _registry_kept() -> Iterator[None]:
+    """A page that registers a record kind does so for itself: the registry
+    and cxflow's SQL metadata are restored after each test."""
+    kinds = dict(RECORD_KINDS)
+    tables = set(schema.metadata.tables)
+    yield
+    RECORD_KINDS.clear()
+    RECORD_KINDS.update(kinds)
+    for name in set(schema.metadata.tables) - tables:
+        schema.metadata.remove(schema.metadata.tables[name])
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)

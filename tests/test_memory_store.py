@@ -22,6 +22,7 @@ from cxflow.testing import (
     CursorStoreContract,
     EveryTierContract,
     RecordingSink,
+    RecordKindContract,
     TestClock,
     sample_conversation,
     sample_customer,
@@ -33,6 +34,13 @@ from cxflow.testing import (
 
 
 class TestMemoryStore(EveryTierContract):
+    def make_store(self) -> MemoryStore:
+        return MemoryStore()
+
+
+class TestMemoryStoreRecordKinds(RecordKindContract):
+    """Every registered kind (the tests' ``note`` included) through ``RecordStore``."""
+
     def make_store(self) -> MemoryStore:
         return MemoryStore()
 

@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from cxflow import ChangeSet
 from cxflow.assignment.model import Agent, Routing
 from cxflow.storage.sql import SqlStore, sqlite_engine
-from cxflow.testing import T0, ConsumerContract, CursorStoreContract, EveryTierContract
+from cxflow.testing import (
+    T0,
+    ConsumerContract,
+    CursorStoreContract,
+    EveryTierContract,
+    RecordKindContract,
+)
 
 
 class TestSqliteMemoryStore(EveryTierContract, CursorStoreContract, ConsumerContract):
@@ -63,6 +69,26 @@ class TestPostgresStore(EveryTierContract, CursorStoreContract, ConsumerContract
 
     def make_store(self) -> SqlStore:
         return self.fresh_store()  # the shared test server, every table emptied
+
+
+class TestSqliteRecordKinds(RecordKindContract):
+    """Every registered kind (the tests' ``note`` in its own table) on SQLite."""
+
+    def make_store(self) -> SqlStore:
+        store = SqlStore(sqlite_engine())
+        store.create_schema()
+        return store
+
+
+class TestPostgresRecordKinds(RecordKindContract):
+    """Every registered kind on PostgreSQL (one-statement commits included)."""
+
+    @pytest.fixture(autouse=True)
+    def _postgres(self, fresh_postgres_store: Callable[[], SqlStore]) -> None:
+        self.fresh_store = fresh_postgres_store
+
+    def make_store(self) -> SqlStore:
+        return self.fresh_store()
 
 
 def test_ci_runs_the_postgres_tests() -> None:

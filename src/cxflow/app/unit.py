@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, cast
 
 from cxflow import _validate as v
@@ -123,6 +124,8 @@ class UnitOfWork:
         self._timers = timers
         """Where ``plan_timer`` reads current timers (``None``: no timers kept)."""
         self._parts: dict[str, list[Any]] = {name: [] for name in _PARTS}
+        self._extension: dict[str, list[Any]] = {}
+        """The records of kinds registered later (``ChangeSet.records``) by part."""
         self._tasks: dict[str, Task] = {}
         self._stored_tasks: dict[str, Task | None] = {}
         self._conversations: dict[str, Conversation] = {}
@@ -418,6 +421,8 @@ class UnitOfWork:
                 # one unit both moved the fence.
                 raise ValidationError("changes", "one unit of work moves the routing version once")
             self._routing_version = changes.routing_version
+        for part, records in changes.records.items():
+            self._extension.setdefault(part, []).extend(records)
         self._events.extend(changes.events)
 
     def emit(self, events: Iterable[Event], *, caused_by: Event | None = None) -> None:
@@ -479,6 +484,10 @@ class UnitOfWork:
             routings=tuple(parts["routings"]),
             finished_routings=tuple(parts["finished_routings"]),
             cursors=tuple(parts["cursors"]),
+            records=(
+                MappingProxyType({part: tuple(rows) for part, rows in self._extension.items()})
+                if self._extension else _NO_CHANGES.records
+            ),
             routing_version=self._routing_version,
             events=self._enveloped(self._events),
         )

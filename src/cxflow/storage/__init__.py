@@ -1,5 +1,6 @@
 """Storage protocols and the adapters shipped with cxflow."""
 
+from cxflow.storage.kinds import RecordKind, kind_named, kinds, register_kind
 from cxflow.storage.memory import MemoryStore
 from cxflow.storage.protocols import (
     ChangeSet,
@@ -9,6 +10,7 @@ from cxflow.storage.protocols import (
     EventOutbox,
     FlowStore,
     FullStore,
+    RecordStore,
     Store,
     StoredEvent,
     TaskStore,
@@ -25,9 +27,14 @@ __all__ = [
     "FullStore",
     "FlowStore",
     "MemoryStore",
+    "RecordKind",
+    "RecordStore",
     "Store",
     "StoredEvent",
     "TaskStore",
     "TimerStore",
+    "kind_named",
+    "kinds",
+    "register_kind",
     "require_tenant",
 ]

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cxflow._records import open_copy, replace_trusted
 from cxflow._validate import check_duration, check_id, check_instant, check_name, shown
@@ -35,12 +35,19 @@ from cxflow.cursors import Cursor
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
+from cxflow.storage.kinds import BUILT_IN_PARTS, RecordKind, kind_named, kinds
 from cxflow.storage.protocols import ChangeSet, StoredEvent, require_tenant
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
 from cxflow.timers.model import Timer
 
-__all__ = ["MAX_CLAIM", "MemoryStore", "check_claim_arguments", "check_finished_routings"]
+__all__ = [
+    "MAX_CLAIM",
+    "MemoryStore",
+    "check_claim_arguments",
+    "check_finished_routings",
+    "check_records",
+]
 
 MAX_CLAIM = 1000
 """The most timers one ``claim_timers`` call may claim."""
@@ -87,6 +94,7 @@ class _Tenant:
         "customers",
         "due",
         "events",
+        "extra",
         "flows",
         "routing_version",
         "routings",
@@ -109,6 +117,16 @@ class _Tenant:
         """Routing records by conversation id (finished ones are removed)."""
         self.routing_version = 0
         self.cursors: dict[str, Cursor] = {}
+        self.extra: dict[str, dict[str, Any]] = {}
+        """The records of kinds registered after the built-in ones, by part."""
+
+    def records(self, kind: RecordKind) -> dict[str, Any]:
+        """The stored records of ``kind`` by key (a new dict for an extension
+        kind that has none yet: callers that write keep it in ``extra``)."""
+        if kind.part in BUILT_IN_PARTS:
+            found: dict[str, Any] = getattr(self, kind.part)
+            return found
+        return self.extra.get(kind.part, {})
 
 
 _EMPTY = _Tenant()
@@ -288,6 +306,22 @@ class MemoryStore:
         with self._lock:
             return self._tenant(tenant).routing_version
 
+    # -- any registered kind ----------------------------------------------------------
+
+    def get_record(self, tenant: str, kind: str, record_id: str) -> Any:
+        with self._lock:
+            records = self._tenant(tenant).records(found := kind_named(kind))
+            record = records.get(check_id(record_id, "record_id"))
+        if record is None:
+            raise NotFound(found.name, record_id)
+        return found.kept(record)
+
+    def list_records(self, tenant: str, kind: str) -> list[Any]:
+        with self._lock:
+            records = self._tenant(tenant).records(found := kind_named(kind))
+            rows = [records[key] for key in sorted(records)]
+        return [found.kept(record) for record in rows]
+
     # -- cursors -------------------------------------------------------------------
 
     def get_cursor(self, tenant: str, name: str) -> Cursor:
@@ -318,20 +352,23 @@ class MemoryStore:
         if not changes:
             return
         # Check and copy outside the lock; any bad value fails here, before a write.
-        flows = [(f.id, f.version, f) for f in _all(changes.flows, Flow, "flows")]
-        kinds: list[tuple[str, str, list[_Row]]] = []
+        flows = [(f.id, f.version, f) for f in check_records(changes.flows, Flow, "flows")]
+        written: list[tuple[RecordKind, list[_Row]]] = []
         routings: list[_Row] = []
-        for field, kind, label, key, copy in _RECORD_KINDS:
-            values = getattr(changes, field)
+        for kind in kinds():
+            values = changes.part(kind.part)
             if values:
-                rows = [(key(r), r.version, copy(r)) for r in _all(values, kind, field)]
-                kinds.append((field, label, rows))
-                if field == "routings":
+                rows = [
+                    (kind.key_of(r), kind.version_of(r), kind.kept(r))
+                    for r in check_records(values, cast(type[Any], kind.record), kind.part)
+                ]
+                written.append((kind, rows))
+                if kind.part == "routings":
                     routings = rows
         finished = (
             check_finished_routings(changes.finished_routings) if changes.finished_routings else []
         )
-        events = _all(changes.events, Event, "events")
+        events = check_records(changes.events, Event, "events")
         with self._lock:
             state = self._tenant_for_write(tenant)
             # Check everything first: a conflict anywhere writes nothing.
@@ -339,14 +376,17 @@ class MemoryStore:
                 _check_routing_version(state.routing_version, changes.routing_version)
             if flows:
                 self._check_flows(state, flows)
-            for field, label, rows in kinds:
-                _check_versions(label, getattr(state, field), rows)
+            for kind, rows in written:
+                _check_versions(kind.name, state.records(kind), rows)
             if finished:
                 _check_finished(state.routings, routings, finished)
             for flow_id, _version, flow in flows:
                 state.flows.setdefault(flow_id, []).append(flow)
-            for field, _label, rows in kinds:
-                records = getattr(state, field)
+            for kind, rows in written:
+                records = (
+                    getattr(state, kind.part) if kind.part in BUILT_IN_PARTS
+                    else state.extra.setdefault(kind.part, {})
+                )
                 for record_id, _version, record in rows:
                     records[record_id] = record
             for conversation_id in finished:
@@ -411,8 +451,10 @@ def _check_finished(
         done.add(conversation_id)
 
 
-def _all(values: Sequence[object], kind: type[_R], field: str) -> Sequence[_R]:
-    """``values`` if every one is a ``kind``; else ``ValidationError`` naming ``field``."""
+def check_records(values: Sequence[object], kind: type[_R], field: str) -> Sequence[_R]:
+    """``values`` if every one is a ``kind``; else ``ValidationError`` naming
+    ``field`` (the ``ChangeSet`` part: ``"tasks"``). Adapters call it on each
+    part of a change set before writing anything."""
     for value in values:
         if not isinstance(value, kind):
             raise ValidationError(
@@ -434,24 +476,4 @@ def _shared(record: _S) -> _S:
     return record
 
 
-def _by_id(record: Any) -> str:
-    return str(record.id)
 
-
-def _by_conversation(record: Any) -> str:
-    return str(record.conversation_id)
-
-
-_RecordKind = tuple[str, type[Any], str, Callable[[Any], str], Callable[[Any], Any]]
-
-_RECORD_KINDS: tuple[_RecordKind, ...] = (
-    ("tasks", Task, "task", _by_id, open_copy),
-    ("conversations", Conversation, "conversation", _by_id, open_copy),
-    ("customers", Customer, "customer", _by_id, _shared),
-    ("timers", Timer, "timer", _by_id, _shared),
-    ("agents", Agent, "agent", _by_id, _agent_copy),
-    ("routings", Routing, "routing", _by_conversation, _shared),
-    ("cursors", Cursor, "cursor", _by_id, _shared),
-)
-"""The ``ChangeSet`` fields of versioned records: (field, record class, kind
-named in conflicts, key, copy kept by the store). Field names match ``_Tenant``."""

@@ -11,6 +11,8 @@ The tiers are small so a host implements only what it uses:
   version;
 - ``CursorStore``: read the cursors of the log's consumers (optional: what
   ``cxflow.app.consumers.Consumer`` needs);
+- ``RecordStore``: read the records of any registered kind
+  (``cxflow.storage.kinds``; optional);
 - ``ChangeWriter``: the single write entry point, ``ChangeWriter.commit``,
   which applies a ``ChangeSet`` atomically.
 
@@ -38,9 +40,10 @@ conversations and timers; ``AssignmentStore`` stands alone for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -53,6 +56,7 @@ from cxflow.cursors import Cursor
 from cxflow.errors import ValidationError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
+from cxflow.storage.kinds import BUILT_IN_PARTS, kinds
 from cxflow.tasks.model import Task
 from cxflow.tasks.query import Page, TaskQuery
 from cxflow.timers.model import Timer
@@ -73,6 +77,7 @@ __all__ = [
     "FlowStore",
     "Store",
     "RecordScope",
+    "RecordStore",
     "StoredEvent",
     "TaskStore",
     "UnitScope",
@@ -106,6 +111,28 @@ def provides(store: object, tier: type) -> bool:
     return found
 
 
+def _extension_parts(value: object) -> Mapping[str, tuple[Any, ...]]:
+    """``ChangeSet.records`` as a read-only mapping of registered parts to
+    tuples; ``ValidationError`` (field ``records``) for anything else."""
+    if not isinstance(value, Mapping):
+        raise ValidationError("records", "expected a mapping of part -> records")
+    parts: dict[str, tuple[Any, ...]] = {}
+    registered = {kind.part for kind in kinds()}
+    items: list[tuple[object, object]] = list(value.items())
+    for part, records in items:
+        if part in BUILT_IN_PARTS or part not in registered:
+            raise ValidationError(
+                "records", f"{v.shown(part)} is not the part of a kind registered later "
+                "(built-in parts have ChangeSet fields of their own)"
+            )
+        if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
+            raise ValidationError("records", f"expected a sequence of the records of {part!r}")
+        converted = tuple(records)
+        if converted:
+            parts[str(part)] = converted
+    return MappingProxyType(parts)
+
+
 @attrs.frozen(kw_only=True)
 class ChangeSet:
     """Records to write in one atomic commit.
@@ -119,6 +146,8 @@ class ChangeSet:
       deleted (after the ``routings`` above are written); each must be stored.
     - ``cursors``: consumer cursors; the same version rule as tasks (keyed by
       name).
+    - ``records``: the records of kinds registered after these
+      (``cxflow.storage.kinds``), by part; the same version rule.
     - ``routing_version``: when set to *n*, the tenant's stored routing
       version must be *n - 1* (0 when the tenant has none) and becomes *n*.
       Every scheduler decision writes it, so two processes routing the same
@@ -142,6 +171,9 @@ class ChangeSet:
     routings: tuple[Routing, ...] = attrs.field(default=(), converter=v.to_tuple)
     finished_routings: tuple[str, ...] = attrs.field(default=(), converter=v.to_tuple)
     cursors: tuple[Cursor, ...] = attrs.field(default=(), converter=v.to_tuple)
+    records: Mapping[str, tuple[Any, ...]] = attrs.field(
+        factory=dict, converter=_extension_parts, hash=False
+    )
     routing_version: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.positive_int)
     )
@@ -160,7 +192,16 @@ class ChangeSet:
             or self.cursors
             or self.routing_version is not None
             or self.events
+            or any(self.records.values())
         )
+
+    def part(self, name: str) -> tuple[Any, ...]:
+        """The records of part ``name`` (``"tasks"``, or a kind registered
+        later: ``records[name]``); ``()`` when it has none."""
+        if name in BUILT_IN_PARTS:
+            found: tuple[Any, ...] = getattr(self, name)
+            return found
+        return self.records.get(name, ())
 
 
 @attrs.frozen(kw_only=True)
@@ -328,6 +369,25 @@ class CursorStore(Protocol):
         """Return the cursor of consumer ``name``; ``NotFound`` (kind ``"cursor"``)
         when it has none for ``tenant``. A bad name is a ``ValidationError``
         (field ``name``)."""
+        ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Reads the records of any registered kind (``cxflow.storage.kinds``): how
+    a kind registered by a host is read back, and how the contract suite
+    checks every kind alike."""
+
+    def get_record(self, tenant: str, kind: str, record_id: str) -> Any:
+        """The record ``record_id`` of kind ``kind``; ``NotFound`` (that kind)
+        when it has none for ``tenant``. An unknown kind is a
+        ``ValidationError`` (field ``kind``), a bad id one with field
+        ``record_id``."""
+        ...
+
+    def list_records(self, tenant: str, kind: str) -> list[Any]:
+        """Every record of kind ``kind`` of ``tenant``, ordered by key (code
+        point order)."""
         ...
 
 

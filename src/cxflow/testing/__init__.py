@@ -20,6 +20,11 @@
   ``ConversationStoreContract``, ``TimerStoreContract``,
   ``AssignmentStoreContract``, ...); every class seeds its data through
   ``commit``. See ``cxflow.testing.contract``.
+- ``RecordKindContract``: ``RecordStore`` and the rules every record kind
+  shares (versions, copies, tenants, aware instants), run over every kind
+  registered in ``cxflow.storage.kinds``, a host's own kinds included
+  (``cxflow.testing.contract.records``; the tier classes above run the same
+  rules for their own kinds).
 - ``CursorStoreContract`` and ``ConsumerContract``: the optional cursor
   tier (``CursorStore``) and exactly-once consumers on it
   (``cxflow.testing.consumer_contract``); subclass them too for a store
@@ -51,6 +56,7 @@ from cxflow.testing.contract import (  # noqa: E402
     EveryTierContract,
     FlowStoreContract,
     FullStoreContract,
+    RecordKindContract,
     StoreContract,
     TaskQueryContract,
     TaskStoreContract,
@@ -79,6 +85,7 @@ __all__ = [
     "EveryTierContract",
     "FlowStoreContract",
     "FullStoreContract",
+    "RecordKindContract",
     "RecordingSink",
     "StoreContract",
     "TaskQueryContract",

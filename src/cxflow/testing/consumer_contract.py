@@ -15,14 +15,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import pytest
 
 from cxflow.app.consumers import Batch, Consumer
 from cxflow.clock import TestClock
-from cxflow.cursors import MAX_POSITION, Cursor
+from cxflow.cursors import Cursor
 from cxflow.errors import ConflictError, NotFound, ValidationError
 from cxflow.events import CustomerTagAdded, Envelope, Event
 from cxflow.storage.protocols import (
@@ -33,6 +33,7 @@ from cxflow.storage.protocols import (
     StoredEvent,
 )
 from cxflow.testing.contract._base import _flow_saved, _StoreFactory
+from cxflow.testing.contract.records import RecordRules
 from cxflow.testing.fixtures import T0, sample_customer
 
 __all__ = ["ConsumerContract", "CursorStoreContract"]
@@ -42,43 +43,13 @@ class _CursorTiers(EventOutbox, CursorStore, ChangeWriter, Protocol):
     """What these contracts need of a store."""
 
 
-class CursorStoreContract(_StoreFactory):
+class CursorStoreContract(RecordRules):
     """``CursorStore`` and ``ChangeSet.cursors``."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = ("cursor",)
 
     def test_store_satisfies_cursor_store_protocol(self, store: _CursorTiers) -> None:
         assert isinstance(store, CursorStore)
-
-    def test_a_consumer_without_a_cursor_is_not_found(self, store: _CursorTiers) -> None:
-        with pytest.raises(NotFound) as missing:
-            store.get_cursor(self.tenant, "stats")
-        assert missing.value.kind == "cursor"
-
-    def test_a_committed_cursor_reads_back_equal(self, store: _CursorTiers) -> None:
-        cursor = Cursor(name="stats", position=MAX_POSITION)
-        store.commit(self.tenant, ChangeSet(cursors=(cursor,)))
-        assert store.get_cursor(self.tenant, "stats") == cursor
-
-    def test_a_cursor_advances_one_version_at_a_time(self, store: _CursorTiers) -> None:
-        first = Cursor(name="stats", position=3)
-        store.commit(self.tenant, ChangeSet(cursors=(first,)))
-        store.commit(self.tenant, ChangeSet(cursors=(first.advanced(9),)))
-        assert store.get_cursor(self.tenant, "stats") == Cursor(
-            name="stats", position=9, version=2
-        )
-
-    def test_a_second_first_version_is_a_conflict(self, store: _CursorTiers) -> None:
-        store.commit(self.tenant, ChangeSet(cursors=(Cursor(name="stats", position=1),)))
-        with pytest.raises(ConflictError):
-            store.commit(self.tenant, ChangeSet(cursors=(Cursor(name="stats", position=2),)))
-        assert store.get_cursor(self.tenant, "stats").position == 1
-
-    def test_a_version_that_skips_the_stored_one_is_a_conflict(
-        self, store: _CursorTiers
-    ) -> None:
-        with pytest.raises(ConflictError):
-            store.commit(
-                self.tenant, ChangeSet(cursors=(Cursor(name="stats", position=1, version=2),))
-            )
 
     def test_a_refused_cursor_writes_nothing_else(self, store: _CursorTiers) -> None:
         first = Cursor(name="stats", position=1)
@@ -90,11 +61,6 @@ class CursorStoreContract(_StoreFactory):
             )
         assert store.read_events(self.tenant) == []
         assert store.get_cursor(self.tenant, "stats") == first
-
-    def test_cursors_of_one_commit_apply_in_order(self, store: _CursorTiers) -> None:
-        first = Cursor(name="stats", position=1)
-        store.commit(self.tenant, ChangeSet(cursors=(first, first.advanced(4))))
-        assert store.get_cursor(self.tenant, "stats").version == 2
 
     def test_cursors_are_per_tenant_and_per_name(self, store: _CursorTiers) -> None:
         store.commit(self.tenant, ChangeSet(cursors=(Cursor(name="stats", position=7),)))

@@ -29,6 +29,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cxflow.storage.kinds import BUILT_IN_PARTS, kinds
+
 __all__ = [
     "CONFLICT_SQLSTATE",
     "CREATE_CONFLICT_FUNCTION",
@@ -49,6 +51,8 @@ __all__ = [
     "events",
     "flows",
     "id_column",
+    "kind_table",
+    "kind_tables",
     "metadata",
     "outbox_heads",
     "routing_heads",
@@ -266,6 +270,33 @@ def id_column(table: sa.Table) -> sa.Column[Any]:
     tenant, record_id = table.primary_key.columns
     assert tenant.name == "tenant", table.name
     return record_id
+
+
+def kind_table(part: str) -> sa.Table:
+    """The table of the record kind registered later with part ``part``
+    (``cxflow.storage.kinds``): ``cxflow_kind_<part>``, keyed by tenant and
+    ``record_id``, with the version and the record's JSON. Added to
+    ``metadata`` on first use, so ``create_schema`` (and Alembic's
+    autogenerate) see it once ``kind_tables()`` ran after the registration."""
+    name = f"cxflow_kind_{part}"
+    found = metadata.tables.get(name)
+    if found is not None:
+        return found
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("tenant", ID, primary_key=True),
+        sa.Column("record_id", ID, primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+        comment=f"Records of the registered kind with ChangeSet part {part!r}.",
+    )
+
+
+def kind_tables() -> tuple[sa.Table, ...]:
+    """The tables of every kind registered after the built-in ones, added to
+    ``metadata`` (see ``kind_table``)."""
+    return tuple(kind_table(kind.part) for kind in kinds() if kind.part not in BUILT_IN_PARTS)
 
 
 def _upgrade_1_to_2(conn: sa.Connection) -> None:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -45,7 +45,12 @@ from cxflow.errors import (
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
-from cxflow.storage.memory import check_claim_arguments, check_finished_routings
+from cxflow.storage.kinds import BUILT_IN_PARTS, RecordKind, kind_named, kinds
+from cxflow.storage.memory import (
+    check_claim_arguments,
+    check_finished_routings,
+    check_records,
+)
 from cxflow.storage.protocols import (
     ChangeSet,
     RecordKey,
@@ -304,6 +309,7 @@ class SqlStore:
             if found is not None:
                 for version in range(found, schema.SCHEMA_VERSION):
                     schema.UPGRADES[version](conn)
+            schema.kind_tables()  # the tables of kinds registered by the host
             schema.metadata.create_all(conn)  # anything still missing
             schema.create_functions(conn)
             if found is None:
@@ -650,6 +656,20 @@ class SqlStore:
     def get_cursor(self, tenant: str, name: str) -> Cursor:
         return self._get_one(cursors, Cursor, "cursor", tenant, name)
 
+    # -- any registered kind ---------------------------------------------------------
+
+    @_guarded
+    def get_record(self, tenant: str, kind: str, record_id: str) -> Any:
+        found = kind_named(kind)
+        tenant = require_tenant(tenant)
+        record_id = v.check_id(record_id, "record_id")
+        return self._get_one(_table_of(found)[0], found.record, found.name, tenant, record_id)
+
+    @_guarded
+    def list_records(self, tenant: str, kind: str) -> list[Any]:
+        found = kind_named(kind)
+        return self._list_all(_table_of(found)[0], found.record, "list_records", tenant)
+
     # -- assignment ------------------------------------------------------------------
 
     @_guarded
@@ -715,14 +735,18 @@ class SqlStore:
         if not isinstance(changes, ChangeSet):
             raise ValidationError("changes", "expected a ChangeSet")
         # Serialise before touching the database: bad values fail with nothing written.
-        flow_rows = [(f.id, f.version, _dumps(to_dict(f))) for f in _all(changes.flows, Flow)]
-        task_rows = [_task_row(tenant, task) for task in changes.tasks]
-        conversation_rows = [_conversation_row(tenant, c) for c in changes.conversations]
-        customer_rows = [_customer_row(tenant, c) for c in changes.customers]
-        timer_rows = [_timer_row(tenant, t) for t in _all(changes.timers, Timer)]
-        agent_rows = [_agent_row(tenant, a) for a in _all(changes.agents, Agent)]
-        routing_rows = [_routing_row(tenant, r) for r in _all(changes.routings, Routing)]
-        cursor_rows = [_cursor_row(tenant, c) for c in _all(changes.cursors, Cursor)]
+        flow_rows = [
+            (f.id, f.version, _dumps(to_dict(f)))
+            for f in check_records(changes.flows, Flow, "flows")
+        ]
+        record_rows: list[tuple[sa.Table, str, list[_Row]]] = []
+        for kind in kinds():
+            values = changes.part(kind.part)
+            if values:
+                table, row_of = _table_of(kind)
+                checked = check_records(values, cast(type[Any], kind.record), kind.part)
+                rows = [row_of(tenant, record) for record in checked]
+                record_rows.append((table, kind.name, rows))
         finished = check_finished_routings(changes.finished_routings)
         event_rows = [_event_row(event) for event in changes.events]
         if not changes:
@@ -732,15 +756,7 @@ class SqlStore:
         one = (
             one_statement.statement(
                 tenant,
-                [
-                    (tasks, "task", task_rows),
-                    (customers, "customer", customer_rows),
-                    (conversations, "conversation", conversation_rows),
-                    (timers, "timer", timer_rows),
-                    (agents, "agent", agent_rows),
-                    (routings, "routing", routing_rows),
-                    (cursors, "cursor", cursor_rows),
-                ],
+                record_rows,
                 finished,
                 _fence_version(changes.routing_version),
                 event_rows,
@@ -757,13 +773,8 @@ class SqlStore:
             if changes.routing_version is not None:
                 self._advance_routing_version(conn, tenant, changes.routing_version)
             self._write_flows(conn, tenant, flow_rows)
-            _write_records(conn, tasks, "task", tenant, task_rows)
-            _write_records(conn, customers, "customer", tenant, customer_rows)
-            _write_records(conn, conversations, "conversation", tenant, conversation_rows)
-            _write_records(conn, timers, "timer", tenant, timer_rows)
-            _write_records(conn, agents, "agent", tenant, agent_rows)
-            _write_records(conn, routings, "routing", tenant, routing_rows)
-            _write_records(conn, cursors, "cursor", tenant, cursor_rows)
+            for table, name, rows in record_rows:
+                _write_records(conn, table, name, tenant, rows)
             _finish_routings(conn, tenant, finished)
             self._append_events(conn, tenant, event_rows)
         self._last_commit_in_host = in_host
@@ -1129,18 +1140,6 @@ def _finish_routings(conn: sa.Connection, tenant: str, finished: Sequence[str]) 
                 )
 
 
-def _all(values: Sequence[object], kind: type[_T]) -> list[_T]:
-    checked: list[_T] = []
-    for value in values:
-        if not isinstance(value, kind):
-            raise ValidationError(
-                f"{kind.__name__.lower()}s",
-                f"expected {kind.__name__} records, got {type(value).__name__}",
-            )
-        checked.append(value)
-    return checked
-
-
 def _tagged(tags: sa.Table, owner: sa.Column[Any], tenant: str, tag: str) -> sa.ColumnElement[bool]:
     """The ``owner`` id column's record carries ``tag`` in the tag table ``tags``."""
     t = tags.c
@@ -1223,6 +1222,40 @@ def _routing_row(tenant: str, routing: Routing) -> _Row:
         "version": routing.version,
         "data": _dumps(to_dict(routing)),
     }
+
+
+def _kind_row(kind: RecordKind) -> Callable[[str, Any], _Row]:
+    """The row writer of a kind registered later (its ``kind_table``)."""
+
+    def row(tenant: str, record: Any) -> _Row:
+        return {
+            "tenant": tenant,
+            "record_id": kind.key_of(record),
+            "version": kind.version_of(record),
+            "data": _dumps(to_dict(record)),
+        }
+
+    return row
+
+
+_BUILT_IN_TABLES: dict[str, tuple[sa.Table, Callable[[str, Any], _Row]]] = {
+    "task": (tasks, _task_row),
+    "customer": (customers, _customer_row),
+    "conversation": (conversations, _conversation_row),
+    "timer": (timers, _timer_row),
+    "agent": (agents, _agent_row),
+    "routing": (routings, _routing_row),
+    "cursor": (cursors, _cursor_row),
+}
+"""The table and row writer of each built-in kind, by kind name."""
+
+
+def _table_of(kind: RecordKind) -> tuple[sa.Table, Callable[[str, Any], _Row]]:
+    """Where ``kind``'s records live and how one becomes a row."""
+    found = _BUILT_IN_TABLES.get(kind.name)
+    if found is not None and kind.part in BUILT_IN_PARTS:
+        return found
+    return schema.kind_table(kind.part), _kind_row(kind)
 
 
 def _event_row(event: object) -> tuple[str, str]:

@@ -64,6 +64,7 @@ from cxflow.testing.contract.commits import ChangeWriterContract
 from cxflow.testing.contract.conversations import ConversationStoreContract
 from cxflow.testing.contract.flows import FlowStoreContract
 from cxflow.testing.contract.outbox import EventOutboxContract
+from cxflow.testing.contract.records import RecordKindContract
 from cxflow.testing.contract.tasks import TaskQueryContract, TaskStoreContract
 from cxflow.testing.contract.tenants import TenantIsolationContract
 from cxflow.testing.contract.timers import TimerStoreContract
@@ -77,6 +78,7 @@ __all__ = [
     "EveryTierContract",
     "FlowStoreContract",
     "FullStoreContract",
+    "RecordKindContract",
     "StoreContract",
     "TaskQueryContract",
     "TaskStoreContract",

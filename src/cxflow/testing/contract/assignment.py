@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pytest
 
@@ -26,8 +26,8 @@ from cxflow.testing.contract._base import (
     _flow_saved,
     _next,
     _refuse_assignment,
-    _StoreFactory,
 )
+from cxflow.testing.contract.records import RecordRules
 from cxflow.testing.fixtures import (
     T0,
     sample_task,
@@ -87,11 +87,13 @@ def _assignment_tenant_calls() -> list[tuple[str, Callable[[_AssignmentTestStore
 ASSIGNMENT_TENANT_CALLS = _assignment_tenant_calls()
 
 
-class AssignmentStoreContract(_StoreFactory):
+class AssignmentStoreContract(RecordRules):
     """``AssignmentStore``: agents, routing records (finished ones deleted) and the
     tenant's routing version, with their version rules, copies, atomicity and
     tenants. ``make_store`` must return a store with this tier and the tiers of
     ``Store`` (tasks and events check atomicity)."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = ("agent", "routing")
 
     def assert_assignment_unchanged(
         self, store: _AssignmentTestStore, agents: list[Agent], routings: list[Routing],
@@ -149,21 +151,6 @@ class AssignmentStoreContract(_StoreFactory):
         self.commit(store, routings=(routing,))
         assert store.get_routing(self.tenant, "conv-1") == routing
 
-    def test_returned_assignment_datetimes_are_aware_utc(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        plus_two = timezone(timedelta(hours=2))
-        self.commit(
-            store, agents=(_agent(idle_since=T0.astimezone(plus_two)),),
-            routings=(_routing(arrived_at=T0.astimezone(plus_two), agent="ana",
-                               assigned_at=T0.astimezone(plus_two)),),
-        )
-        agent = store.get_agent(self.tenant, "ana")
-        routing = store.get_routing(self.tenant, "conv-1")
-        for instant in (agent.idle_since, routing.arrived_at, routing.assigned_at):
-            assert instant is not None
-            assert instant.utcoffset() == timedelta(0)
-
     def test_get_agent_returns_latest_snapshot(self, store: _AssignmentTestStore) -> None:
         v1 = _agent()
         v2 = _next(v1, presence=Presence.ONLINE, idle_since=T0)
@@ -176,26 +163,6 @@ class AssignmentStoreContract(_StoreFactory):
         self.commit(store, routings=(v1,))
         self.commit(store, routings=(_assigned(v1),))
         assert store.get_routing(self.tenant, "conv-1") == _assigned(v1)
-
-    def test_get_unknown_agent_raises_not_found(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, agents=(_agent("bo"),))
-        with pytest.raises(NotFound) as info:
-            store.get_agent(self.tenant, "ana")
-        assert (info.value.kind, info.value.id) == ("agent", "ana")
-
-    def test_get_unknown_routing_raises_not_found(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, routings=(_routing("conv-2"),))
-        with pytest.raises(NotFound) as info:
-            store.get_routing(self.tenant, "conv-1")
-        assert (info.value.kind, info.value.id) == ("routing", "conv-1")
-
-    def test_not_found_for_agent_and_routing_is_a_lookup_error(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        with pytest.raises(LookupError):
-            store.get_agent(self.tenant, "ana")
-        with pytest.raises(LookupError):
-            store.get_routing(self.tenant, "conv-1")
 
     def test_assignment_of_new_tenant_is_empty(self, store: _AssignmentTestStore) -> None:
         self.assert_assignment_unchanged(store, [], [], 0)
@@ -242,14 +209,6 @@ class AssignmentStoreContract(_StoreFactory):
         assert store.get_agent(self.tenant, "ana") == agent
         assert store.list_agents(self.tenant) == [agent]
 
-    def test_changing_committed_agent_does_not_change_stored(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        agent = _agent(skills={"billing": 3})
-        self.commit(store, agents=(agent,))
-        agent.skills["billing"] = 1
-        assert store.get_agent(self.tenant, "ana") == _agent(skills={"billing": 3})
-
     def test_changing_returned_routing_does_not_change_stored(
         self, store: _AssignmentTestStore
     ) -> None:
@@ -262,57 +221,7 @@ class AssignmentStoreContract(_StoreFactory):
         assert store.get_routing(self.tenant, "conv-1") == routing
         assert store.list_routings(self.tenant) == [routing]
 
-    def test_changing_committed_routing_does_not_change_stored(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        routing = _routing()
-        self.commit(store, routings=(routing,))
-        _refuse_assignment(routing, "declined", ("cy",))
-        assert store.get_routing(self.tenant, "conv-1") == _routing()
-
     # -- version rules ---------------------------------------------------------------
-
-    def test_writing_agent_v1_for_existing_id_conflicts(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, agents=(_agent(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, agents=(_agent(capacity=5),))
-        assert store.get_agent(self.tenant, "ana") == _agent()
-
-    def test_writing_new_agent_at_v2_conflicts(self, store: _AssignmentTestStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, agents=(_agent(version=2),))
-        with pytest.raises(NotFound):
-            store.get_agent(self.tenant, "ana")
-
-    def test_skipping_an_agent_version_conflicts(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, agents=(_agent(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, agents=(_agent(version=3),))
-        assert store.get_agent(self.tenant, "ana") == _agent()
-
-    def test_stale_agent_write_conflicts(self, store: _AssignmentTestStore) -> None:
-        v1 = _agent()
-        winner = _next(v1, presence=Presence.ONLINE)
-        self.commit(store, agents=(v1,))
-        self.commit(store, agents=(winner,))
-        with pytest.raises(ConflictError):
-            self.commit(store, agents=(_next(v1, capacity=4),))
-        assert store.get_agent(self.tenant, "ana") == winner
-
-    def test_consecutive_agent_versions_in_one_commit_are_written(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        v1 = _agent()
-        v2 = _next(v1, presence=Presence.ONLINE)
-        self.commit(store, agents=(v1, v2))
-        assert store.get_agent(self.tenant, "ana") == v2
-
-    def test_same_agent_v1_twice_in_one_commit_conflicts(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, agents=(_agent(), _agent(capacity=2)))
-        assert store.list_agents(self.tenant) == []
 
     def test_conflicting_agent_aborts_other_agent_and_events(
         self, store: _AssignmentTestStore
@@ -322,51 +231,6 @@ class AssignmentStoreContract(_StoreFactory):
             self.commit(store, agents=(_agent("new"), _agent("old")), events=(_flow_saved(1),))
         assert store.list_agents(self.tenant) == [_agent("old")]
         assert store.read_events(self.tenant) == []
-
-    def test_writing_routing_v1_for_existing_id_conflicts(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        self.commit(store, routings=(_routing(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, routings=(_routing(vip=True),))
-        assert store.get_routing(self.tenant, "conv-1") == _routing()
-
-    def test_writing_new_routing_at_v2_conflicts(self, store: _AssignmentTestStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, routings=(_assigned(_routing()),))
-        with pytest.raises(NotFound):
-            store.get_routing(self.tenant, "conv-1")
-
-    def test_skipping_a_routing_record_version_conflicts(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        v1 = _routing()
-        self.commit(store, routings=(v1,))
-        with pytest.raises(ConflictError):
-            self.commit(store, routings=(_next(_assigned(v1), answered=True),))
-        assert store.get_routing(self.tenant, "conv-1") == v1
-
-    def test_stale_routing_write_conflicts(self, store: _AssignmentTestStore) -> None:
-        v1 = _routing()
-        self.commit(store, routings=(v1,))
-        self.commit(store, routings=(_assigned(v1, "ana"),))
-        with pytest.raises(ConflictError):
-            self.commit(store, routings=(_assigned(v1, "bo"),))
-        assert store.get_routing(self.tenant, "conv-1") == _assigned(v1, "ana")
-
-    def test_consecutive_routing_versions_in_one_commit_are_written(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        v1 = _routing()
-        self.commit(store, routings=(v1, _assigned(v1)))
-        assert store.get_routing(self.tenant, "conv-1") == _assigned(v1)
-
-    def test_same_routing_v1_twice_in_one_commit_conflicts(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, routings=(_routing(), _routing(vip=True)))
-        assert store.list_routings(self.tenant) == []
 
     def test_conflicting_routing_aborts_agent_and_events(
         self, store: _AssignmentTestStore
@@ -596,18 +460,6 @@ class AssignmentStoreContract(_StoreFactory):
             if tenant.strip():
                 self.assert_assignment_unchanged(store, [], [], 0, tenant)
 
-    def test_agent_of_other_tenant_is_not_found(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, agents=(_agent(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_agent(self.tenant, "ana")
-        assert store.list_agents(self.tenant) == []
-
-    def test_routing_of_other_tenant_is_not_found(self, store: _AssignmentTestStore) -> None:
-        self.commit(store, routings=(_routing(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_routing(self.tenant, "conv-1")
-        assert store.list_routings(self.tenant) == []
-
     def test_lists_leave_out_other_tenant(self, store: _AssignmentTestStore) -> None:
         self.commit(store, agents=(_agent("mine"),), routings=(_routing("mine"),))
         self.commit(store, agents=(_agent("theirs"),), routings=(_routing("theirs"),),
@@ -632,18 +484,3 @@ class AssignmentStoreContract(_StoreFactory):
         with pytest.raises(ConflictError):
             self.commit(store, finished_routings=("conv-1",))
         assert store.list_routings(self.other_tenant) == [_routing()]
-
-    def test_same_assignment_ids_in_two_tenants_are_independent(
-        self, store: _AssignmentTestStore
-    ) -> None:
-        mine_agent, mine_routing = _agent(capacity=2), _routing()
-        theirs_agent, theirs_routing = _agent(capacity=9), _routing(channel="voice")
-        self.commit(store, agents=(mine_agent,), routings=(mine_routing,))
-        self.commit(store, agents=(theirs_agent,), routings=(theirs_routing,),
-                    tenant=self.other_tenant)
-        self.commit(store, agents=(_next(mine_agent, turn=1),), routings=(_assigned(mine_routing),))
-        self.commit(store, finished_routings=("conv-1",))
-        assert store.get_agent(self.tenant, "ana") == _next(mine_agent, turn=1)
-        self.assert_assignment_unchanged(
-            store, [theirs_agent], [theirs_routing], 0, self.other_tenant
-        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -33,8 +33,8 @@ from cxflow.testing.contract._base import (
     _flow_saved,
     _next,
     _refuse_assignment,
-    _StoreFactory,
 )
+from cxflow.testing.contract.records import RecordRules
 from cxflow.testing.fixtures import (
     T0,
     sample_conversation,
@@ -209,10 +209,12 @@ def _conversation_tenant_calls() -> list[tuple[str, Callable[[FullStore, Any], o
 CONVERSATION_TENANT_CALLS = _conversation_tenant_calls()
 
 
-class ConversationStoreContract(_StoreFactory):
+class ConversationStoreContract(RecordRules):
     """``ConversationStore``: conversations and customers, their version rules,
     queries and tenants. ``make_store`` must return a store with this tier and
     ``ChangeWriter``."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = ("conversation", "customer")
 
     # -- reads and copies ------------------------------------------------------------
 
@@ -247,47 +249,12 @@ class ConversationStoreContract(_StoreFactory):
         self.commit(store, conversations=(conv,))
         assert store.get_conversation(self.tenant, "conv-1") == conv
 
-    def test_returned_conversation_datetimes_are_aware_utc(self, store: FullStore) -> None:
-        plus_two = timezone(timedelta(hours=2))
-        conv = sample_conversation(
-            at=T0.astimezone(plus_two), last_customer_message_at=T0.astimezone(plus_two),
-            closed_at=T0.astimezone(plus_two), state=ConversationState.CLOSED,
-        )
-        self.commit(store, conversations=(conv,))
-        got = store.get_conversation(self.tenant, "conv-1")
-        for instant in (got.opened_at, got.updated_at, got.last_customer_message_at,
-                        got.closed_at):
-            assert instant is not None
-            assert instant.utcoffset() == timedelta(0)
-
     def test_get_conversation_returns_latest_snapshot(self, store: FullStore) -> None:
         v1 = sample_conversation()
         v2 = _next(v1, room_tags=("vip",), message_count=1)
         self.commit(store, conversations=(v1,))
         self.commit(store, conversations=(v2,))
         assert store.get_conversation(self.tenant, "conv-1") == v2
-
-    def test_get_unknown_conversation_raises_not_found(self, store: FullStore) -> None:
-        self.commit(store, conversations=(sample_conversation("other"),))
-        with pytest.raises(NotFound) as info:
-            store.get_conversation(self.tenant, "conv-1")
-        assert info.value.kind == "conversation"
-        assert info.value.id == "conv-1"
-
-    def test_not_found_for_conversation_is_a_lookup_error(self, store: FullStore) -> None:
-        with pytest.raises(LookupError):
-            store.get_conversation(self.tenant, "conv-1")
-
-    def test_changing_committed_conversation_does_not_change_stored(
-        self, store: FullStore
-    ) -> None:
-        conv = sample_conversation(room_tags=("vip",))
-        self.commit(store, conversations=(conv,))
-        conv.assignee = "intruder"
-        conv.room_tags = ("changed",)
-        assert store.get_conversation(self.tenant, "conv-1") == sample_conversation(
-            room_tags=("vip",)
-        )
 
     def test_changing_returned_conversation_does_not_change_stored(
         self, store: FullStore
@@ -320,17 +287,6 @@ class ConversationStoreContract(_StoreFactory):
         self.commit(store, customers=(v2,))
         assert store.get_customer(self.tenant, "cust-1") == v2
 
-    def test_get_unknown_customer_raises_not_found(self, store: FullStore) -> None:
-        self.commit(store, customers=(sample_customer("other"),))
-        with pytest.raises(NotFound) as info:
-            store.get_customer(self.tenant, "cust-1")
-        assert info.value.kind == "customer"
-        assert info.value.id == "cust-1"
-
-    def test_not_found_for_customer_is_a_lookup_error(self, store: FullStore) -> None:
-        with pytest.raises(LookupError):
-            store.get_customer(self.tenant, "cust-1")
-
     def test_changing_returned_customer_does_not_change_stored(self, store: FullStore) -> None:
         self.commit(store, customers=(sample_customer(tags=("vip",)),))
         returned = store.get_customer(self.tenant, "cust-1")
@@ -339,32 +295,7 @@ class ConversationStoreContract(_StoreFactory):
         _refuse_assignment(queried, "plan", "intruder")
         assert store.get_customer(self.tenant, "cust-1") == sample_customer(tags=("vip",))
 
-    def test_changing_committed_customer_does_not_change_stored(self, store: FullStore) -> None:
-        customer = sample_customer(tags=("vip",))
-        self.commit(store, customers=(customer,))
-        _refuse_assignment(customer, "tags", ("intruder",))
-        assert store.get_customer(self.tenant, "cust-1") == sample_customer(tags=("vip",))
-
     # -- version rules ---------------------------------------------------------------
-
-    def test_writing_conversation_v1_for_existing_id_conflicts(self, store: FullStore) -> None:
-        self.commit(store, conversations=(sample_conversation(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, conversations=(sample_conversation(channel="email"),))
-        assert store.get_conversation(self.tenant, "conv-1") == sample_conversation()
-
-    def test_writing_new_conversation_at_v2_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, conversations=(_next(sample_conversation()),))
-        with pytest.raises(NotFound):
-            store.get_conversation(self.tenant, "conv-1")
-
-    def test_skipping_a_conversation_version_conflicts(self, store: FullStore) -> None:
-        v1 = sample_conversation()
-        self.commit(store, conversations=(v1,))
-        with pytest.raises(ConflictError):
-            self.commit(store, conversations=(_next(_next(v1), message_count=2),))
-        assert store.get_conversation(self.tenant, "conv-1") == v1
 
     def test_stale_conversation_write_conflicts(self, store: FullStore) -> None:
         v1 = sample_conversation()
@@ -385,64 +316,6 @@ class ConversationStoreContract(_StoreFactory):
         assert [c.id for c in store.query_conversations(
             self.tenant, ConversationQuery(room_tag="vip")
         )] == ["conv-1"]
-
-    def test_consecutive_conversation_versions_in_one_commit_are_written(
-        self, store: FullStore
-    ) -> None:
-        v1 = sample_conversation(room_tags=("vip",))
-        v2 = _next(v1, room_tags=("spam",))
-        self.commit(store, conversations=(v1, v2))
-        assert store.get_conversation(self.tenant, "conv-1") == v2
-        assert store.query_conversations(self.tenant, ConversationQuery(room_tag="vip")) == []
-
-    def test_same_conversation_v1_twice_in_one_commit_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, conversations=(sample_conversation(),
-                                              sample_conversation(channel="email")))
-        with pytest.raises(NotFound):
-            store.get_conversation(self.tenant, "conv-1")
-
-    def test_writing_customer_v1_for_existing_id_conflicts(self, store: FullStore) -> None:
-        self.commit(store, customers=(sample_customer(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, customers=(sample_customer(plan="basic"),))
-        assert store.get_customer(self.tenant, "cust-1") == sample_customer()
-
-    def test_writing_new_customer_at_v2_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, customers=(sample_customer(version=2),))
-        with pytest.raises(NotFound):
-            store.get_customer(self.tenant, "cust-1")
-
-    def test_skipping_a_customer_version_conflicts(self, store: FullStore) -> None:
-        self.commit(store, customers=(sample_customer(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, customers=(sample_customer(version=3, tags=("vip",)),))
-        assert store.get_customer(self.tenant, "cust-1") == sample_customer()
-
-    def test_stale_customer_write_conflicts(self, store: FullStore) -> None:
-        v1 = sample_customer()
-        winner = _next(v1, tags=("vip",))
-        self.commit(store, customers=(v1,))
-        self.commit(store, customers=(winner,))
-        with pytest.raises(ConflictError):
-            self.commit(store, customers=(_next(v1, tags=("churn",)),))
-        assert store.get_customer(self.tenant, "cust-1") == winner
-        assert store.query_customers(self.tenant, CustomerQuery(tag="churn")) == []
-
-    def test_consecutive_customer_versions_in_one_commit_are_written(
-        self, store: FullStore
-    ) -> None:
-        v1 = sample_customer(tags=("vip",))
-        v2 = _next(v1, tags=("churn",))
-        self.commit(store, customers=(v1, v2))
-        assert store.get_customer(self.tenant, "cust-1") == v2
-
-    def test_same_customer_v1_twice_in_one_commit_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, customers=(sample_customer(), sample_customer(plan="basic")))
-        with pytest.raises(NotFound):
-            store.get_customer(self.tenant, "cust-1")
 
     # -- atomicity -------------------------------------------------------------------
 
@@ -681,16 +554,6 @@ class ConversationStoreContract(_StoreFactory):
                 assert store.query_conversations(tenant, ConversationQuery()) == []
                 assert store.query_customers(tenant, CustomerQuery()) == []
 
-    def test_conversation_of_other_tenant_is_not_found(self, store: FullStore) -> None:
-        self.commit(store, conversations=(sample_conversation(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_conversation(self.tenant, "conv-1")
-
-    def test_customer_of_other_tenant_is_not_found(self, store: FullStore) -> None:
-        self.commit(store, customers=(sample_customer(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_customer(self.tenant, "cust-1")
-
     def test_conversation_query_leaves_out_other_tenant(self, store: FullStore) -> None:
         self.commit(store, conversations=(sample_conversation("mine", room_tags=("vip",)),))
         self.commit(store, conversations=(sample_conversation("theirs", room_tags=("vip",)),),
@@ -713,23 +576,3 @@ class ConversationStoreContract(_StoreFactory):
         for query in (CustomerQuery(), CustomerQuery(tag="vip")):
             assert [c.id for c in store.query_customers(self.tenant, query)] == ["mine"]
         assert store.query_customers(self.tenant, CustomerQuery(tag="churn")) == []
-
-    def test_same_conversation_id_in_two_tenants_is_independent(self, store: FullStore) -> None:
-        mine = sample_conversation(channel="web")
-        theirs = sample_conversation(channel="email")
-        self.commit(store, conversations=(mine,))
-        self.commit(store, conversations=(theirs,), tenant=self.other_tenant)
-        mine_v2 = _next(mine, assignee="ana")
-        self.commit(store, conversations=(mine_v2,))
-        assert store.get_conversation(self.tenant, "conv-1") == mine_v2
-        assert store.get_conversation(self.other_tenant, "conv-1") == theirs
-
-    def test_same_customer_id_in_two_tenants_is_independent(self, store: FullStore) -> None:
-        mine, theirs = sample_customer(tags=("a",)), sample_customer(tags=("b",))
-        self.commit(store, customers=(mine,))
-        self.commit(store, customers=(theirs,), tenant=self.other_tenant)
-        mine_v2 = _next(mine, tags=("c",))
-        self.commit(store, customers=(mine_v2,))
-        assert store.get_customer(self.tenant, "cust-1") == mine_v2
-        assert store.get_customer(self.other_tenant, "cust-1") == theirs
-        assert store.query_customers(self.other_tenant, CustomerQuery(tag="b")) == [theirs]

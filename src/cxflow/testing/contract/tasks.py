@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from cxflow.errors import ConflictError, NotFound
+from cxflow.errors import ConflictError
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.storage.protocols import (
@@ -25,6 +25,7 @@ from cxflow.testing.contract._base import (
     MINUTE,
     _StoreFactory,
 )
+from cxflow.testing.contract.records import RecordRules
 from cxflow.testing.fixtures import (
     T0,
     sample_flow,
@@ -35,8 +36,10 @@ from cxflow.testing.fixtures import (
 # -- tasks ------------------------------------------------------------------------------
 
 
-class TaskStoreContract(_StoreFactory):
+class TaskStoreContract(RecordRules):
     """``TaskStore`` reads and the version rules of task writes."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = ("task",)
 
     def test_store_satisfies_task_store_protocol(self, store: Store) -> None:
         assert isinstance(store, TaskStore)
@@ -63,17 +66,6 @@ class TaskStoreContract(_StoreFactory):
         self.commit(store, tasks=(v2,))
         assert store.get_task(self.tenant, v1.id) == v2
 
-    def test_get_unknown_task_raises_not_found(self, store: Store) -> None:
-        self.commit(store, tasks=(sample_task(task_id="other"),))
-        with pytest.raises(NotFound) as info:
-            store.get_task(self.tenant, "task-1")
-        assert info.value.kind == "task"
-        assert info.value.id == "task-1"
-
-    def test_not_found_for_task_is_a_lookup_error(self, store: Store) -> None:
-        with pytest.raises(LookupError):
-            store.get_task(self.tenant, "task-1")
-
     def test_get_task_returns_soft_deleted_task(self, store: Store) -> None:
         v1 = sample_task()
         v2, _ = commands.delete_task(v1, by="ana", at=T0 + MINUTE)
@@ -83,48 +75,12 @@ class TaskStoreContract(_StoreFactory):
         assert got.deleted
         assert got == v2
 
-    def test_changing_committed_task_does_not_change_stored_task(self, store: Store) -> None:
-        task = sample_task()
-        self.commit(store, tasks=(task,))
-        task.title = "Changed in place"
-        task.watchers = ("intruder",)
-        assert store.get_task(self.tenant, "task-1") == sample_task()
-
-    def test_changing_returned_task_does_not_change_stored_task(self, store: Store) -> None:
-        self.commit(store, tasks=(sample_task(),))
-        returned = store.get_task(self.tenant, "task-1")
-        returned.title = "Changed in place"
-        object.__setattr__(returned, "version", 99)
-        assert store.get_task(self.tenant, "task-1") == sample_task()
-
     def test_changing_task_of_query_page_does_not_change_stored_task(self, store: Store) -> None:
         self.commit(store, tasks=(sample_task(),))
         (returned,) = store.query_tasks(self.tenant, TaskQuery()).items
         returned.assignee = "intruder"
         assert store.get_task(self.tenant, "task-1") == sample_task()
         assert store.query_tasks(self.tenant, TaskQuery()).items == (sample_task(),)
-
-    def test_writing_task_v1_for_existing_id_conflicts(self, store: Store) -> None:
-        self.commit(store, tasks=(sample_task(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, tasks=(sample_task(title="Duplicate"),))
-        assert store.get_task(self.tenant, "task-1") == sample_task()
-
-    def test_writing_new_task_at_v2_conflicts(self, store: Store) -> None:
-        v2, _ = commands.add_comment(sample_task(), "hello", by="ana", at=T0 + MINUTE)
-        with pytest.raises(ConflictError):
-            self.commit(store, tasks=(v2,))
-        with pytest.raises(NotFound):
-            store.get_task(self.tenant, "task-1")
-
-    def test_skipping_a_task_version_conflicts(self, store: Store) -> None:
-        v1 = sample_task()
-        v2, _ = commands.add_comment(v1, "one", by="ana", at=T0 + MINUTE)
-        v3, _ = commands.add_comment(v2, "two", by="ana", at=T0 + 2 * MINUTE)
-        self.commit(store, tasks=(v1,))
-        with pytest.raises(ConflictError):
-            self.commit(store, tasks=(v3,))
-        assert store.get_task(self.tenant, "task-1") == v1
 
     def test_stale_task_write_conflicts(self, store: Store) -> None:
         v1 = sample_task()
@@ -135,27 +91,6 @@ class TaskStoreContract(_StoreFactory):
         with pytest.raises(ConflictError):
             self.commit(store, tasks=(loser,))
         assert store.get_task(self.tenant, "task-1") == winner
-
-    def test_rewriting_current_task_version_conflicts(self, store: Store) -> None:
-        v1 = sample_task()
-        v2, _ = commands.add_comment(v1, "one", by="ana", at=T0 + MINUTE)
-        self.commit(store, tasks=(v1,))
-        self.commit(store, tasks=(v2,))
-        with pytest.raises(ConflictError):
-            self.commit(store, tasks=(v2,))
-
-    def test_consecutive_task_versions_in_one_commit_are_written(self, store: Store) -> None:
-        v1 = sample_task()
-        v2, _ = commands.add_comment(v1, "one", by="ana", at=T0 + MINUTE)
-        self.commit(store, tasks=(v1, v2))
-        assert store.get_task(self.tenant, "task-1") == v2
-
-    def test_same_task_v1_twice_in_one_commit_conflicts(self, store: Store) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, tasks=(sample_task(), sample_task(title="Twin")))
-        with pytest.raises(NotFound):
-            store.get_task(self.tenant, "task-1")
-
 
 # -- queries ----------------------------------------------------------------------------
 

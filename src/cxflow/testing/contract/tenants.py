@@ -98,11 +98,6 @@ class TenantIsolationContract(_StoreFactory):
         assert [f.id for f in store.list_flows(self.tenant)] == ["mine"]
         assert [f.id for f in store.list_flows(self.other_tenant)] == ["theirs"]
 
-    def test_task_of_other_tenant_is_not_found(self, store: Store) -> None:
-        self.commit(store, tasks=(sample_task(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_task(self.tenant, "task-1")
-
     def test_query_returns_no_task_of_other_tenant(self, store: Store) -> None:
         self.commit(store, tasks=(sample_task(task_id="mine"),))
         deleted, _ = commands.delete_task(sample_task(task_id="gone"), by="x", at=T0 + MINUTE)
@@ -125,16 +120,6 @@ class TenantIsolationContract(_StoreFactory):
         assert [(e.position, e.event) for e in theirs] == [
             (1, _flow_saved(1)), (2, _flow_saved(2)), (3, _flow_saved(4))
         ]
-
-    def test_same_task_id_in_two_tenants_is_independent(self, store: Store) -> None:
-        mine = sample_task(title="Mine")
-        theirs = sample_task(title="Theirs")
-        self.commit(store, tasks=(mine,))
-        self.commit(store, tasks=(theirs,), tenant=self.other_tenant)
-        mine_v2, _ = commands.add_comment(mine, "hi", by="ana", at=T0 + MINUTE)
-        self.commit(store, tasks=(mine_v2,))
-        assert store.get_task(self.tenant, "task-1") == mine_v2
-        assert store.get_task(self.other_tenant, "task-1") == theirs
 
     def test_same_flow_id_in_two_tenants_is_independent(self, store: Store) -> None:
         mine = sample_flow(name="Mine")

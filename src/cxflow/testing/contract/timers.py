@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,8 +22,8 @@ from cxflow.testing.contract._base import (
     MINUTE,
     _flow_saved,
     _refuse_assignment,
-    _StoreFactory,
 )
+from cxflow.testing.contract.records import RecordRules
 from cxflow.testing.fixtures import (
     T0,
     sample_timer,
@@ -52,10 +52,12 @@ def _timer_tenant_calls() -> list[tuple[str, Callable[[FullStore, Any], object]]
 TIMER_TENANT_CALLS = _timer_tenant_calls()
 
 
-class TimerStoreContract(_StoreFactory):
+class TimerStoreContract(RecordRules):
     """``TimerStore``: timers, their version rules, and claims with leases and
     fencing. ``make_store`` must return a store with this tier and
     ``ChangeWriter``."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = ("timer",)
 
     def claim(
         self, store: FullStore, at: datetime, worker: str = "w1", *,
@@ -91,34 +93,12 @@ class TimerStoreContract(_StoreFactory):
         self.commit(store, timers=(timer,))
         assert store.get_timer(self.tenant, "timer-1") == timer
 
-    def test_returned_timer_datetimes_are_aware_utc(self, store: FullStore) -> None:
-        plus_two = timezone(timedelta(hours=2))
-        timer = sample_timer(deadline=T0.astimezone(plus_two),
-                             lease_until=T0.astimezone(plus_two), lease_owner="w",
-                             fired_at=T0.astimezone(plus_two))
-        self.commit(store, timers=(timer,))
-        got = store.get_timer(self.tenant, "timer-1")
-        for instant in (got.deadline, got.lease_until, got.fired_at):
-            assert instant is not None
-            assert instant.utcoffset() == timedelta(0)
-
     def test_get_timer_returns_latest_snapshot(self, store: FullStore) -> None:
         v1 = sample_timer()
         v2 = v1.rescheduled(T0 + HOUR)
         self.commit(store, timers=(v1,))
         self.commit(store, timers=(v2,))
         assert store.get_timer(self.tenant, "timer-1") == v2
-
-    def test_get_unknown_timer_raises_not_found(self, store: FullStore) -> None:
-        self.commit(store, timers=(sample_timer("other"),))
-        with pytest.raises(NotFound) as info:
-            store.get_timer(self.tenant, "timer-1")
-        assert info.value.kind == "timer"
-        assert info.value.id == "timer-1"
-
-    def test_not_found_for_timer_is_a_lookup_error(self, store: FullStore) -> None:
-        with pytest.raises(LookupError):
-            store.get_timer(self.tenant, "timer-1")
 
     def test_changing_returned_timer_does_not_change_stored(self, store: FullStore) -> None:
         self.commit(store, timers=(sample_timer(),))
@@ -128,56 +108,7 @@ class TimerStoreContract(_StoreFactory):
         _refuse_assignment(claimed, "lease_owner", "intruder")
         assert store.get_timer(self.tenant, "timer-1") == sample_timer().claimed("w1", T0, LEASE)
 
-    def test_changing_committed_timer_does_not_change_stored(self, store: FullStore) -> None:
-        timer = sample_timer()
-        self.commit(store, timers=(timer,))
-        _refuse_assignment(timer, "deadline", T0 + HOUR)
-        assert store.get_timer(self.tenant, "timer-1") == sample_timer()
-
     # -- version rules ---------------------------------------------------------------
-
-    def test_writing_timer_v1_for_existing_id_conflicts(self, store: FullStore) -> None:
-        self.commit(store, timers=(sample_timer(),))
-        with pytest.raises(ConflictError):
-            self.commit(store, timers=(sample_timer(deadline=T0 + HOUR),))
-        assert store.get_timer(self.tenant, "timer-1") == sample_timer()
-
-    def test_writing_new_timer_at_v2_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, timers=(sample_timer().rescheduled(T0 + HOUR),))
-        with pytest.raises(NotFound):
-            store.get_timer(self.tenant, "timer-1")
-
-    def test_skipping_a_timer_version_conflicts(self, store: FullStore) -> None:
-        v1 = sample_timer()
-        self.commit(store, timers=(v1,))
-        with pytest.raises(ConflictError):
-            self.commit(store, timers=(v1.rescheduled(T0 + HOUR).rescheduled(T0 + 2 * HOUR),))
-        assert store.get_timer(self.tenant, "timer-1") == v1
-
-    def test_stale_timer_write_conflicts(self, store: FullStore) -> None:
-        v1 = sample_timer()
-        self.commit(store, timers=(v1,))
-        winner = v1.cancelled()
-        self.commit(store, timers=(winner,))
-        with pytest.raises(ConflictError):
-            self.commit(store, timers=(v1.rescheduled(T0 + HOUR),))
-        assert store.get_timer(self.tenant, "timer-1") == winner
-
-    def test_consecutive_timer_versions_in_one_commit_are_written(
-        self, store: FullStore
-    ) -> None:
-        v1 = sample_timer()
-        v2 = v1.rescheduled(T0 + HOUR)
-        self.commit(store, timers=(v1, v2))
-        assert store.get_timer(self.tenant, "timer-1") == v2
-        assert self.claim(store, T0 + HOUR - _MICRO) == []
-
-    def test_same_timer_v1_twice_in_one_commit_conflicts(self, store: FullStore) -> None:
-        with pytest.raises(ConflictError):
-            self.commit(store, timers=(sample_timer(), sample_timer(deadline=T0 + HOUR)))
-        with pytest.raises(NotFound):
-            store.get_timer(self.tenant, "timer-1")
 
     def test_conflicting_timer_aborts_other_timer_and_events(self, store: FullStore) -> None:
         self.commit(store, timers=(sample_timer("old"),))
@@ -494,11 +425,6 @@ class TimerStoreContract(_StoreFactory):
                     store.get_timer(tenant, "timer-1")
                 assert self.claim(store, T0 + HOUR, tenant=tenant) == []
 
-    def test_timer_of_other_tenant_is_not_found(self, store: FullStore) -> None:
-        self.commit(store, timers=(sample_timer(),), tenant=self.other_tenant)
-        with pytest.raises(NotFound):
-            store.get_timer(self.tenant, "timer-1")
-
     def test_claim_leaves_other_tenant_timers_alone(self, store: FullStore) -> None:
         self.commit(store, timers=(sample_timer("mine"),))
         self.commit(store, timers=(sample_timer("theirs"),), tenant=self.other_tenant)
@@ -508,15 +434,6 @@ class TimerStoreContract(_StoreFactory):
     def test_claim_in_tenant_without_timers_returns_nothing(self, store: FullStore) -> None:
         self.commit(store, timers=(sample_timer(),), tenant=self.other_tenant)
         assert self.claim(store, T0 + HOUR) == []
-
-    def test_same_timer_id_in_two_tenants_is_independent(self, store: FullStore) -> None:
-        self.commit(store, timers=(sample_timer(),))
-        self.commit(store, timers=(sample_timer(deadline=T0 + HOUR),), tenant=self.other_tenant)
-        (mine,) = self.claim(store, T0)
-        assert store.get_timer(self.other_tenant, "timer-1") == sample_timer(deadline=T0 + HOUR)
-        (theirs,) = self.claim(store, T0 + HOUR, "w2", tenant=self.other_tenant)
-        assert store.get_timer(self.tenant, "timer-1") == mine
-        assert theirs.version == 2
 
     def test_timer_conflict_in_one_tenant_leaves_other_tenant_untouched(
         self, store: FullStore
