@@ -5,6 +5,7 @@ The adapters' part (storing it and reading it back) is in the contract suite."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,41 @@ def test_the_envelope_is_not_part_of_what_happened() -> None:
     assert bare.envelope is None
     assert bare == stored
     assert hash(bare) == hash(stored)
+
+
+def _note(task_id: str = "t9") -> TaskCreated:
+    return TaskCreated(at=START, by="x", task_id=task_id, flow_id="f1", flow_version=1,
+                       status="new", priority="normal")
+
+
+def test_an_emitted_event_is_copied_and_left_as_it_was() -> None:
+    """An event a caller keeps (``emit``) is not changed by the commit."""
+    note = _note()
+    writer = Writer(MemoryStore(), TestClock(START))
+    _, changes = writer.execute(TENANT, lambda unit: unit.emit([note]))
+    assert note.envelope is None
+    assert changes.events[0] == note
+    assert changes.events[0].envelope is not None
+
+
+def test_an_event_staged_twice_in_one_unit_gets_two_envelopes() -> None:
+    """``stage_task`` events are stamped in place, but never one object twice."""
+    from cxflow.testing import sample_task
+
+    note = _note("task-1")
+    writer = Writer(MemoryStore(), TestClock(START))
+
+    def stage(unit: Any) -> None:
+        unit.stage_task(sample_task(), before=None, events=[note, note])
+
+    _, changes = writer.execute(TENANT, stage)
+    first, second = (envelope(event) for event in changes.events)
+    assert first.id != second.id
+    assert {first.id, second.id} == {e.envelope.id for e in changes.events}
+
+
+def test_events_of_two_commits_never_share_an_id() -> None:
+    """Every call's commands build fresh events: ids differ across commits."""
+    store, _ = routed_day()
+    ids = [envelope(stored.event).id for stored in logged(store)]
+    assert len(ids) == len(set(ids))
