@@ -132,8 +132,6 @@ class UnitOfWork:
         self._stored: dict[str, Conversation | None] = {}
         self._customers: dict[str, Customer | None] = {}
         self._events: list[Event] = []
-        self._owned: set[int] = set()
-        """The ids of staged events the unit stamps in place (``stage_task``)."""
         self.command_id = os.urandom(16).hex()
         """This attempt's id: the causation of the events it commits (``Envelope``)."""
         self.correlation_id = correlation_id if correlation_id is not None else self.command_id
@@ -342,14 +340,10 @@ class UnitOfWork:
     ) -> None:
         """Stage the task snapshot ``after`` of a change from ``before`` (the
         stored snapshot; ``None``: this unit creates it) and its ``events``.
-        The reactors compare the two (``stored_task`` reads ``before`` back).
-
-        ``events`` become the unit's, as a command returns them: the commit
-        sets their envelope in place (no copy). Build them for this call;
-        pass an event kept elsewhere through ``emit``, which copies it."""
+        The reactors compare the two (``stored_task`` reads ``before`` back)."""
         self._stored_tasks.setdefault(after.id, before)
         self.put_task(after)
-        self._own(events)
+        self._events.extend(events)
 
     def stage_conversation(
         self,
@@ -366,15 +360,7 @@ class UnitOfWork:
         self.put_conversation(after)
         if customers:
             self._parts["customers"].extend(customers)
-        self._own(events)
-
-    def _own(self, events: Iterable[Event]) -> None:
-        """Stage ``events`` built for this unit (see ``stage_task``)."""
-        staged = self._events
-        owned = self._owned
-        for event in events:
-            staged.append(event)
-            owned.add(id(event))
+        self._events.extend(events)
 
     def put_task(self, task: Task) -> Task:
         """Stage ``task``; like ``put_conversation``, one snapshot per task."""
@@ -524,17 +510,9 @@ class UnitOfWork:
         stamped: list[Event] = []
         new = object.__new__
         make = tuple.__new__
-        stamp = object.__setattr__
-        owned = self._owned
-        versions: dict[tuple[str, str], int | None] = {}
         version_of = self._written_version
-        prefix = command + "."
-        in_place: set[int] = set()
-        """Events stamped in place by this pass (one staged twice is then copied)."""
         for number, event in enumerate(events, 1):
             envelope = event.envelope
-            if envelope is not None and in_place and id(event) in in_place:
-                envelope = None
             subject = event.subject_key()
             if envelope is None:
                 if causes and id(event) in causes:
@@ -547,25 +525,16 @@ class UnitOfWork:
                     causation = last_about.get(subject, command)
                 else:
                     causation = command
-                if subject in versions:
-                    version = versions[subject]
-                else:
-                    version = versions[subject] = version_of(subject)
                 envelope = make(Envelope, (
-                    prefix + str(number), *subject, version, causation, correlation,
+                    f"{command}.{number}", *subject, version_of(subject), causation, correlation,
                 ))
                 if causes:
                     ids[id(event)] = envelope.id
-                if id(event) in owned:
-                    owned.discard(id(event))  # staged twice: the second one is copied
-                    in_place.add(id(event))
-                    stamp(event, "envelope", envelope)
-                else:
-                    copy = new(type(event))  # open_copy, inlined
-                    state = event.__dict__.copy()
-                    state["envelope"] = envelope
-                    stamp(copy, "__dict__", state)
-                    event = copy
+                copy = new(type(event))  # open_copy, inlined: one per event committed
+                state = copy.__dict__
+                state.update(event.__dict__)
+                state["envelope"] = envelope
+                event = copy
             if follows and number <= reactions_from:
                 last_about[subject] = envelope.id
             stamped.append(event)
