@@ -38,3 +38,8 @@ NOTE_KIND = RecordKind(
     example=lambda record_id: Note(id=record_id, text="Called back", labels=["vip"],
                                    written_at=NOTE_AT),
 )
+
+
+def note(note_id: str = "n-1", version: int = 1, **fields: Any) -> Note:
+    """The example note ``note_id`` at ``version``, with ``fields`` changed."""
+    return attrs.evolve(NOTE_KIND.example(note_id), version=version, **fields)

@@ -12,7 +12,7 @@ import pytest
 from cxflow import ChangeSet, ValidationError
 from cxflow.storage import RecordKind, kind_named, kinds, register_kind
 from cxflow.storage.kinds import RECORD_KINDS
-from note_kind import NOTE_AT, NOTE_KIND, Note
+from note_kind import NOTE_AT, NOTE_KIND, Note, note
 
 # -- the registry ----------------------------------------------------------------------
 
@@ -67,10 +67,6 @@ def test_an_unregistered_kind_is_a_validation_error() -> None:
 
 
 # -- ChangeSet.records -----------------------------------------------------------------
-
-
-def note(note_id: str = "n-1", version: int = 1, **fields: Any) -> Note:
-    return attrs.evolve(NOTE_KIND.example(note_id), version=version, **fields)
 
 
 def test_records_of_a_registered_part_make_a_change_set_non_empty() -> None:

@@ -16,8 +16,7 @@ from cxflow.events import FlowSaved
 from cxflow.storage import MemoryStore
 from cxflow.storage.sql import SqlStore, schema, sqlite_engine
 from cxflow.testing import TestClock, sample_task
-from note_kind import NOTE_AT
-from test_record_kinds import note
+from note_kind import NOTE_AT, note
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
