@@ -30,7 +30,8 @@ def relay(batch: Batch) -> None:
         payload = json.dumps(event_to_dict(stored.event), ensure_ascii=False)
         # A real relay publishes ``payload`` to a queue or a webhook here.
         envelope = stored.event.envelope
-        assert envelope is not None and event_from_dict(json.loads(payload)) == stored.event
+        assert envelope is not None
+        assert event_from_dict(json.loads(payload)) == stored.event
         if envelope.id in delivered:
             continue  # a redelivery after a crash: the receiver drops it
         delivered.add(envelope.id)
