@@ -119,6 +119,8 @@ _AT = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
 def _agent_copy(agent: Agent) -> Agent:
+    """A copy of ``agent`` with its own ``skills`` and ``channel_capacity``
+    dicts (its other fields are immutable); built without re-validating."""
     return replace_trusted(
         agent, skills=dict(agent.skills), channel_capacity=dict(agent.channel_capacity)
     )
@@ -149,9 +151,6 @@ RECORD_KINDS: dict[str, RecordKind] = {}
 """Every registered kind by name, in registration order (the order a commit
 writes them in)."""
 
-_KINDS: tuple[RecordKind, ...] = ()
-_KINDS_OF: dict[str, RecordKind] | None = None
-
 BUILT_IN_PARTS = ("tasks", "customers", "conversations", "timers", "agents", "routings",
                   "cursors")
 """The parts that are ``ChangeSet`` fields of their own; a kind registered
@@ -174,12 +173,8 @@ def register_kind(kind: RecordKind) -> RecordKind:
 
 
 def kinds() -> tuple[RecordKind, ...]:
-    """Every registered kind, in registration order (built once per
-    registration: a commit walks it)."""
-    global _KINDS, _KINDS_OF
-    if _KINDS_OF is not RECORD_KINDS or len(_KINDS) != len(RECORD_KINDS):
-        _KINDS, _KINDS_OF = tuple(RECORD_KINDS.values()), RECORD_KINDS
-    return _KINDS
+    """Every registered kind, in registration order."""
+    return tuple(RECORD_KINDS.values())
 
 
 def kind_named(name: object) -> RecordKind:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from cxflow._records import open_copy, replace_trusted
+from cxflow._records import open_copy
 from cxflow._validate import check_duration, check_id, check_instant, check_name, shown
 from cxflow.assignment.model import Agent, Routing
 from cxflow.conversations.model import Conversation, Customer
@@ -53,7 +53,6 @@ MAX_CLAIM = 1000
 """The most timers one ``claim_timers`` call may claim."""
 
 _R = TypeVar("_R")
-_S = TypeVar("_S")
 
 _Row = tuple[str, int, Any]
 """(id, version, record snapshot) of one record to write."""
@@ -120,16 +119,21 @@ class _Tenant:
         self.extra: dict[str, dict[str, Any]] = {}
         """The records of kinds registered after the built-in ones, by part."""
 
-    def records(self, kind: RecordKind) -> dict[str, Any]:
-        """The stored records of ``kind`` by key (a new dict for an extension
-        kind that has none yet: callers that write keep it in ``extra``)."""
+    def records(self, kind: RecordKind, *, writing: bool = False) -> dict[str, Any]:
+        """The stored records of ``kind`` by key. For a kind registered later
+        that has none yet: an empty dict, kept in ``extra`` when ``writing``."""
         if kind.part in BUILT_IN_PARTS:
             found: dict[str, Any] = getattr(self, kind.part)
             return found
+        if writing:
+            return self.extra.setdefault(kind.part, {})
         return self.extra.get(kind.part, {})
 
 
 _EMPTY = _Tenant()
+
+_AGENT = kind_named("agent")
+"""Agents are kept as the registry copies them (their dicts are their own)."""
 """Shared read-only view returned for tenants with no records."""
 
 
@@ -280,13 +284,14 @@ class MemoryStore:
             data = self._tenant(tenant).agents.get(check_id(agent_id, "agent_id"))
         if data is None:
             raise NotFound("agent", agent_id)
-        return _agent_copy(data)
+        agent: Agent = _AGENT.kept(data)
+        return agent
 
     def list_agents(self, tenant: str) -> list[Agent]:
         with self._lock:
             agents = self._tenant(tenant).agents
             rows = [agents[agent_id] for agent_id in sorted(agents)]
-        return [_agent_copy(agent) for agent in rows]
+        return [_AGENT.kept(agent) for agent in rows]
 
     def get_routing(self, tenant: str, conversation_id: str) -> Routing:
         with self._lock:
@@ -383,10 +388,7 @@ class MemoryStore:
             for flow_id, _version, flow in flows:
                 state.flows.setdefault(flow_id, []).append(flow)
             for kind, rows in written:
-                records = (
-                    getattr(state, kind.part) if kind.part in BUILT_IN_PARTS
-                    else state.extra.setdefault(kind.part, {})
-                )
+                records = state.records(kind, writing=True)
                 for record_id, _version, record in rows:
                     records[record_id] = record
             for conversation_id in finished:
@@ -461,19 +463,3 @@ def check_records(values: Sequence[object], kind: type[_R], field: str) -> Seque
                 field, f"expected {kind.__name__} records, got {type(value).__name__}"
             )
     return values  # type: ignore[return-value]  # each one checked above
-
-
-def _agent_copy(agent: Agent) -> Agent:
-    """A copy of ``agent`` with its own ``skills`` and ``channel_capacity``
-    dicts (its other fields are immutable); built without re-validating."""
-    return replace_trusted(
-        agent, skills=dict(agent.skills), channel_capacity=dict(agent.channel_capacity)
-    )
-
-
-def _shared(record: _S) -> _S:
-    """A frozen record whose fields are all immutable: kept and returned as is."""
-    return record
-
-
-

@@ -111,11 +111,16 @@ def provides(store: object, tier: type) -> bool:
     return found
 
 
+_NO_RECORDS: Mapping[str, tuple[Any, ...]] = MappingProxyType({})
+
+
 def _extension_parts(value: object) -> Mapping[str, tuple[Any, ...]]:
     """``ChangeSet.records`` as a read-only mapping of registered parts to
     tuples; ``ValidationError`` (field ``records``) for anything else."""
     if not isinstance(value, Mapping):
         raise ValidationError("records", "expected a mapping of part -> records")
+    if not value:
+        return _NO_RECORDS  # every ChangeSet built without records: nothing to look up
     parts: dict[str, tuple[Any, ...]] = {}
     registered = {kind.part for kind in kinds()}
     items: list[tuple[object, object]] = list(value.items())

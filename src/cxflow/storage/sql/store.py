@@ -45,7 +45,7 @@ from cxflow.errors import (
 from cxflow.events import Event
 from cxflow.flows.model import Flow
 from cxflow.serialization import event_from_dict, event_to_dict, from_dict, to_dict
-from cxflow.storage.kinds import BUILT_IN_PARTS, RecordKind, kind_named, kinds
+from cxflow.storage.kinds import RecordKind, kind_named, kinds
 from cxflow.storage.memory import (
     check_claim_arguments,
     check_finished_routings,
@@ -1252,8 +1252,8 @@ _BUILT_IN_TABLES: dict[str, tuple[sa.Table, Callable[[str, Any], _Row]]] = {
 
 def _table_of(kind: RecordKind) -> tuple[sa.Table, Callable[[str, Any], _Row]]:
     """Where ``kind``'s records live and how one becomes a row."""
-    found = _BUILT_IN_TABLES.get(kind.name)
-    if found is not None and kind.part in BUILT_IN_PARTS:
+    found = _BUILT_IN_TABLES.get(kind.name)  # a host cannot register a built-in name
+    if found is not None:
         return found
     return schema.kind_table(kind.part), _kind_row(kind)
 
